@@ -1,0 +1,1 @@
+"""Metrics and logs: one place each, both fed from the per-request record."""

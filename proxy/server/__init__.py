@@ -1,0 +1,1 @@
+"""The I/O layer: the aiohttp listener, the upstream client and the admin endpoint."""
