@@ -1,0 +1,183 @@
+"""Parse SigV4 credentials out of a request: the `Authorization` header or presigned query parameters.
+
+Parsing is separate from verification: everything here is checkable without a secret, and the parse
+errors are precise enough for the structure check to answer with AWS's own wording (which component is
+missing, what the bad Credential value was).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import unquote
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+ALGORITHM_V4A = "AWS4-ECDSA-P256-SHA256"
+TERMINATOR = "aws4_request"
+
+# Presigned (query-string) authentication parameters, in the order S3 names them in its error message.
+PRESIGNED_PARAMETERS = (
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Signature",
+    "X-Amz-Date",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Expires",
+)
+_PRESIGNED_KEYS = frozenset((*PRESIGNED_PARAMETERS, "X-Amz-Security-Token"))
+# The Authorization header's three components, in the order Coral lists the missing ones.
+HEADER_COMPONENTS = ("Credential", "Signature", "SignedHeaders")
+
+
+class AuthParseErrorKind(StrEnum):
+    UNSUPPORTED_ALGORITHM = "unsupported_algorithm"  # not AWS4-HMAC-SHA256 (SigV2, SigV4A, Bearer, ...)
+    MISSING_COMPONENTS = "missing_components"  # Credential / Signature / SignedHeaders absent
+    MALFORMED_CREDENTIAL = "malformed_credential"  # not exactly 5 slash-delimited elements
+    MISSING_QUERY_PARAMETERS = "missing_query_parameters"  # presigned URL without every X-Amz-* parameter
+
+
+class AuthParseError(ValueError):
+    """Why a request's SigV4 credentials could not be parsed.
+
+    `missing`: the absent components (header) or parameters (presigned), in AWS's order; `value`: the
+    offending value (the Credential, or the algorithm); `raw`: the whole Authorization header value.
+    """
+
+    def __init__(
+        self,
+        kind: AuthParseErrorKind,
+        *,
+        missing: tuple[str, ...] = (),
+        value: str = "",
+        raw: str = "",
+        presigned: bool = False,
+    ) -> None:
+        super().__init__(f"{kind}: missing={missing!r} value={value!r}")
+        self.kind = kind
+        self.missing = missing
+        self.value = value
+        self.raw = raw
+        self.presigned = presigned
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialScope:
+    """`<access key>/<YYYYMMDD>/<region>/<service>/aws4_request`, split into its parts."""
+
+    access_key_id: str
+    date: str
+    region: str
+    service: str
+    terminator: str
+
+    @property
+    def scope(self) -> str:
+        """The credential scope line of the string to sign (without the access key)."""
+        return f"{self.date}/{self.region}/{self.service}/{self.terminator}"
+
+    @classmethod
+    def parse(cls, value: str, *, raw: str = "", presigned: bool = False) -> CredentialScope:
+        """ "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term"."""
+        parts = value.split("/")
+        if len(parts) != 5:
+            raise AuthParseError(
+                AuthParseErrorKind.MALFORMED_CREDENTIAL, value=value, raw=raw, presigned=presigned
+            )
+        return cls(parts[0], parts[1], parts[2], parts[3], parts[4])
+
+
+@dataclass(frozen=True, slots=True)
+class SigV4Authorization:
+    """The SigV4 credentials of one request, from the Authorization header or a presigned URL."""
+
+    credential: CredentialScope
+    signed_headers: tuple[str, ...]
+    signature: str
+    signed_headers_line: str  # the SignedHeaders value as sent (the canonical request's 6th line)
+    presigned: bool = False
+    algorithm: str = ALGORITHM
+    raw: str = ""  # the Authorization header value ("" for presigned)
+    amz_date: str | None = None  # presigned: X-Amz-Date
+    expires: str | None = None  # presigned: X-Amz-Expires, as sent
+    security_token: str | None = None  # presigned: X-Amz-Security-Token
+
+    @property
+    def access_key_id(self) -> str:
+        return self.credential.access_key_id
+
+
+def authorization_algorithm(value: str) -> str:
+    """The scheme token of an Authorization header value (`AWS4-HMAC-SHA256`, `AWS`, `Bearer`, ...)."""
+    return value.strip().split(None, 1)[0] if value.strip() else ""
+
+
+def parse_authorization(value: str) -> SigV4Authorization:
+    """Parse `AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...`.
+
+    Components are comma-separated with optional whitespace (botocore writes `, `; other SDKs `,`).
+    Raises AuthParseError.
+    """
+    stripped = value.strip()
+    algorithm, _, rest = stripped.partition(" ")
+    if algorithm != ALGORITHM:
+        raise AuthParseError(AuthParseErrorKind.UNSUPPORTED_ALGORITHM, value=algorithm, raw=value)
+    credential = signed = signature = None
+    for component in rest.split(","):
+        name, sep, item = component.strip().partition("=")
+        if not sep:
+            continue
+        if name == "Credential":
+            credential = item
+        elif name == "SignedHeaders":
+            signed = item
+        elif name == "Signature":
+            signature = item
+    if credential is None or signed is None or signature is None:
+        present = {"Credential": credential, "Signature": signature, "SignedHeaders": signed}
+        missing = tuple(name for name in HEADER_COMPONENTS if present[name] is None)
+        raise AuthParseError(AuthParseErrorKind.MISSING_COMPONENTS, missing=missing, raw=value)
+    return SigV4Authorization(
+        credential=CredentialScope.parse(credential, raw=value),
+        signed_headers=tuple(signed.split(";")),
+        signature=signature,
+        signed_headers_line=signed,
+        raw=value,
+    )
+
+
+def presigned_parameters(query: str) -> dict[str, str] | None:
+    """The decoded X-Amz-* authentication parameters of a query string, or None when it has none.
+
+    A cheap substring test keeps the common (header-signed) case free of any parsing.
+    """
+    if "X-Amz-" not in query:
+        return None
+    found: dict[str, str] = {}
+    for pair in query.split("&"):
+        key, _, item = pair.partition("=")
+        if key in _PRESIGNED_KEYS and key not in found:
+            found[key] = unquote(item)
+    if not found.keys() & {"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature"}:
+        return None
+    return found
+
+
+def parse_presigned(parameters: dict[str, str]) -> SigV4Authorization:
+    """Build the credentials of a presigned request from `presigned_parameters()`. Raises AuthParseError."""
+    missing = tuple(name for name in PRESIGNED_PARAMETERS if name not in parameters)
+    if missing:
+        raise AuthParseError(AuthParseErrorKind.MISSING_QUERY_PARAMETERS, missing=missing, presigned=True)
+    algorithm = parameters["X-Amz-Algorithm"]
+    if algorithm != ALGORITHM:
+        raise AuthParseError(AuthParseErrorKind.UNSUPPORTED_ALGORITHM, value=algorithm, presigned=True)
+    signed = parameters["X-Amz-SignedHeaders"]
+    return SigV4Authorization(
+        credential=CredentialScope.parse(parameters["X-Amz-Credential"], presigned=True),
+        signed_headers=tuple(signed.split(";")),
+        signature=parameters["X-Amz-Signature"],
+        signed_headers_line=signed,
+        presigned=True,
+        amz_date=parameters["X-Amz-Date"],
+        expires=parameters["X-Amz-Expires"],
+        security_token=parameters.get("X-Amz-Security-Token"),
+    )

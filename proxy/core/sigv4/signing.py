@@ -1,0 +1,108 @@
+"""Task 3 of SigV4: the derived signing key, the signature, and a constant-time comparison.
+
+    derived key = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")
+
+Deriving a key costs four HMACs; a key is valid for one (date, region, service), so it is cached. The
+cache is keyed by a fingerprint of the secret (a SHA-256 under a fixed label), never by the secret itself,
+so neither a cache key nor a debug dump of the cache exposes a secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections import OrderedDict
+from contextlib import suppress
+from threading import Lock
+
+from proxy.core.model import Credential
+from proxy.core.sigv4.auth import TERMINATOR
+
+_FINGERPRINT_LABEL = b"sigwatch signing-key cache\x00"
+
+
+def _hmac(key: bytes, message: str) -> bytes:
+    return hmac.digest(key, message.encode("utf-8"), "sha256")
+
+
+def derive_signing_key(secret_access_key: str, date: str, region: str, service: str) -> bytes:
+    """The SigV4 signing key for one credential scope (uncached)."""
+    k_date = _hmac(("AWS4" + secret_access_key).encode("utf-8"), date)
+    k_region = _hmac(k_date, region)
+    k_service = _hmac(k_region, service)
+    return _hmac(k_service, TERMINATOR)
+
+
+def secret_fingerprint(secret_access_key: str) -> bytes:
+    """A one-way identity for a secret: equal secrets, equal fingerprints; the secret is not recoverable."""
+    return hashlib.sha256(_FINGERPRINT_LABEL + secret_access_key.encode("utf-8")).digest()
+
+
+class SigningKeyCache:
+    """An LRU of derived keys keyed by (access key id, secret fingerprint, date, region, service).
+
+    The access key id is part of the key so a rotated secret for the same id never reuses a stale key;
+    the fingerprint (not the secret) tells two secrets apart.
+    """
+
+    def __init__(self, maxsize: int = 1024) -> None:
+        self._maxsize = maxsize
+        self._keys: OrderedDict[tuple[str, bytes, str, str, str], bytes] = OrderedDict()
+        self._fingerprints: dict[str, tuple[str, bytes]] = {}
+        self._lock = Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def __repr__(self) -> str:  # never show keys or fingerprints
+        return f"SigningKeyCache(size={len(self._keys)}, hits={self.hits}, misses={self.misses})"
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def _fingerprint(self, credential: Credential) -> bytes:
+        # Memoised per access key id: hashing the secret on every request would cost as much as the
+        # signature itself. The memo keeps a reference to the secret object it fingerprinted and is only
+        # used while the credential still holds that very object, so a reloaded secret is re-hashed.
+        memo = self._fingerprints.get(credential.access_key_id)
+        secret = credential.secret_access_key
+        if memo is not None and memo[0] is secret:
+            return memo[1]
+        fingerprint = secret_fingerprint(secret)
+        if len(self._fingerprints) >= self._maxsize:
+            self._fingerprints.clear()
+        self._fingerprints[credential.access_key_id] = (secret, fingerprint)
+        return fingerprint
+
+    def get(self, credential: Credential, date: str, region: str, service: str) -> bytes:
+        cache_key = (credential.access_key_id, self._fingerprint(credential), date, region, service)
+        key = self._keys.get(cache_key)
+        if key is not None:
+            self.hits += 1
+            with suppress(KeyError):  # evicted by another thread meanwhile
+                self._keys.move_to_end(cache_key)
+            return key
+        self.misses += 1
+        key = derive_signing_key(credential.secret_access_key, date, region, service)
+        with self._lock:
+            self._keys[cache_key] = key
+            if len(self._keys) > self._maxsize:
+                self._keys.popitem(last=False)
+        return key
+
+    def clear(self) -> None:
+        with self._lock:
+            self._keys.clear()
+            self._fingerprints.clear()
+
+
+DEFAULT_KEY_CACHE = SigningKeyCache()
+
+
+def sign(signing_key: bytes, string_to_sign: str) -> str:
+    """The hex signature of a string to sign."""
+    return hmac.digest(signing_key, string_to_sign.encode("utf-8", "surrogateescape"), "sha256").hex()
+
+
+def signatures_equal(expected: str, provided: str) -> bool:
+    """Constant-time comparison (`hmac.compare_digest`) that also accepts non-ASCII provided text."""
+    return hmac.compare_digest(expected.encode("ascii"), provided.encode("utf-8", "surrogateescape"))

@@ -1,0 +1,110 @@
+"""Parsing the Authorization header and presigned query parameters."""
+
+from __future__ import annotations
+
+import pytest
+
+from proxy.core.sigv4.auth import (
+    AuthParseError,
+    AuthParseErrorKind,
+    CredentialScope,
+    parse_authorization,
+    parse_presigned,
+    presigned_parameters,
+)
+
+HEADER = (
+    "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, "
+    "SignedHeaders=content-type;host;x-amz-date, "
+    "Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
+)
+
+
+def test_parse_header() -> None:
+    auth = parse_authorization(HEADER)
+    assert auth.credential == CredentialScope("AKIDEXAMPLE", "20150830", "us-east-1", "iam", "aws4_request")
+    assert auth.credential.scope == "20150830/us-east-1/iam/aws4_request"
+    assert auth.signed_headers == ("content-type", "host", "x-amz-date")
+    assert auth.signed_headers_line == "content-type;host;x-amz-date"
+    assert auth.signature.startswith("5d672d79")
+    assert not auth.presigned
+
+
+def test_parse_header_without_spaces_and_in_any_order() -> None:
+    expected = parse_authorization(HEADER)
+    compact = HEADER.replace(", ", ",")
+    components = compact.split(" ", 1)[1].split(",")
+    reordered = "AWS4-HMAC-SHA256 " + ",".join(reversed(components))
+    for value in (compact, reordered):
+        auth = parse_authorization(value)
+        assert (auth.credential, auth.signed_headers, auth.signature, auth.raw) == (
+            expected.credential,
+            expected.signed_headers,
+            expected.signature,
+            value,
+        )
+
+
+@pytest.mark.parametrize(
+    ("value", "missing"),
+    [
+        ("AWS4-HMAC-SHA256 SignedHeaders=host, Signature=abc", ("Credential",)),
+        ("AWS4-HMAC-SHA256 Credential=a/b/c/d/e", ("Signature", "SignedHeaders")),
+        ("AWS4-HMAC-SHA256", ("Credential", "Signature", "SignedHeaders")),
+    ],
+)
+def test_missing_components_listed_in_aws_order(value: str, missing: tuple[str, ...]) -> None:
+    with pytest.raises(AuthParseError) as caught:
+        parse_authorization(value)
+    assert caught.value.kind is AuthParseErrorKind.MISSING_COMPONENTS
+    assert caught.value.missing == missing
+    assert caught.value.raw == value
+
+
+def test_credential_must_have_five_parts() -> None:
+    value = "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/iam, SignedHeaders=host, Signature=abc"
+    with pytest.raises(AuthParseError) as caught:
+        parse_authorization(value)
+    assert caught.value.kind is AuthParseErrorKind.MALFORMED_CREDENTIAL
+    assert caught.value.value == "AKID/20150830/us-east-1/iam"
+
+
+@pytest.mark.parametrize("value", ["AWS AKID:c2ln", "AWS4-ECDSA-P256-SHA256 Credential=x", "Bearer t"])
+def test_other_schemes_are_unsupported(value: str) -> None:
+    with pytest.raises(AuthParseError) as caught:
+        parse_authorization(value)
+    assert caught.value.kind is AuthParseErrorKind.UNSUPPORTED_ALGORITHM
+    assert caught.value.value == value.split(maxsplit=1)[0]
+
+
+PRESIGNED = (
+    "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fservice"
+    "%2Faws4_request&X-Amz-Date=20150830T123600Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host"
+    "&X-Amz-Signature=e93c787ed7f371d5c6b165c1b38ede9550f4dce4144713e844b25b7192d3865d"
+)
+
+
+def test_presigned() -> None:
+    params = presigned_parameters("a=1&" + PRESIGNED)
+    assert params is not None
+    auth = parse_presigned(params)
+    assert auth.presigned
+    assert auth.credential.access_key_id == "AKIDEXAMPLE"
+    assert auth.amz_date == "20150830T123600Z"
+    assert auth.expires == "3600"
+    assert auth.signed_headers == ("host",)
+
+
+def test_not_presigned() -> None:
+    assert presigned_parameters("") is None
+    assert presigned_parameters("list-type=2&prefix=X-Amz-") is None
+
+
+def test_presigned_missing_parameters() -> None:
+    params = presigned_parameters(PRESIGNED.replace("X-Amz-Expires=3600&", ""))
+    assert params is not None
+    with pytest.raises(AuthParseError) as caught:
+        parse_presigned(params)
+    assert caught.value.kind is AuthParseErrorKind.MISSING_QUERY_PARAMETERS
+    assert caught.value.missing == ("X-Amz-Expires",)
+    assert caught.value.presigned
