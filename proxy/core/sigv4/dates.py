@@ -23,7 +23,7 @@ _WEEKDAYS_LONG = frozenset(("Monday", "Tuesday", "Wednesday", "Thursday", "Frida
 
 
 def parse_amz_date(value: str) -> datetime | None:
-    """`YYYYMMDD'T'HHMMSS'Z'` or None ("The time stamp must be in UTC and in the following ISO 8601 format")."""
+    """`YYYYMMDD'T'HHMMSS'Z'` or None: "in UTC and in the following ISO 8601 format" (SigV4 dates)."""
     if len(value) != 16 or value[8] != "T" or value[15] != "Z":
         return None
     digits = value[:8] + value[9:15]
