@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 KUBERNETES = DEPLOY / "kubernetes"
 OVERLAYS = sorted(p.name for p in (KUBERNETES / "overlays").iterdir() if (p / "kustomization.yaml").is_file())
+DOCKERFILE = DEPLOY / "docker" / "Dockerfile"
 SIDECAR_OVERLAYS = [name for name in OVERLAYS if name.startswith("sidecar-")]
 INSTALL_HINT = "install it with: bash .ci/install-deploy-tools.sh"
 
@@ -102,3 +104,43 @@ def prometheus_operator_models() -> Any:
     from cloudcoil.models.prometheus_operator import v1  # type: ignore[import-not-found]
 
     return v1
+
+
+@dataclass(frozen=True, slots=True)
+class Instruction:
+    keyword: str
+    argument: str
+    line: int
+
+
+def parse_dockerfile(path: Path) -> list[Instruction]:
+    """Instructions with continuation lines joined and comments dropped (enough for these checks)."""
+    instructions: list[Instruction] = []
+    pending = ""
+    start = 0
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        stripped = raw.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if pending and stripped.startswith("#"):
+            continue
+        if not pending:
+            start = number
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        text = pending + stripped
+        pending = ""
+        keyword, _, argument = text.partition(" ")
+        instructions.append(Instruction(keyword.upper(), argument.strip(), start))
+    return instructions
+
+
+def stages(instructions: list[Instruction]) -> list[list[Instruction]]:
+    result: list[list[Instruction]] = []
+    for instruction in instructions:
+        if instruction.keyword == "FROM":
+            result.append([])
+        if result:
+            result[-1].append(instruction)
+    return result

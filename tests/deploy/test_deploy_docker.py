@@ -5,53 +5,10 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-from dataclasses import dataclass
-from pathlib import Path
 
-from deploy_support import DEPLOY, REPO, run, tool
+from deploy_support import DOCKERFILE, REPO, Instruction, parse_dockerfile, run, stages, tool
 
-DOCKERFILE = DEPLOY / "docker" / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"  # the build context is the repository root
-
-
-@dataclass(frozen=True, slots=True)
-class Instruction:
-    keyword: str
-    argument: str
-    line: int
-
-
-def parse_dockerfile(path: Path) -> list[Instruction]:
-    """Instructions with continuation lines joined and comments dropped (enough for these checks)."""
-    instructions: list[Instruction] = []
-    pending = ""
-    start = 0
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        stripped = raw.strip()
-        if not pending and (not stripped or stripped.startswith("#")):
-            continue
-        if pending and stripped.startswith("#"):
-            continue
-        if not pending:
-            start = number
-        if stripped.endswith("\\"):
-            pending += stripped[:-1] + " "
-            continue
-        text = pending + stripped
-        pending = ""
-        keyword, _, argument = text.partition(" ")
-        instructions.append(Instruction(keyword.upper(), argument.strip(), start))
-    return instructions
-
-
-def stages(instructions: list[Instruction]) -> list[list[Instruction]]:
-    result: list[list[Instruction]] = []
-    for instruction in instructions:
-        if instruction.keyword == "FROM":
-            result.append([])
-        if result:
-            result[-1].append(instruction)
-    return result
 
 
 def build_args(instructions: list[Instruction]) -> dict[str, str]:
