@@ -1,0 +1,88 @@
+"""The ServiceIndex built from botocore's installed models, and the index type itself."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import botocore.loaders
+import pytest
+
+from proxy.core.model import Protocol
+from proxy.core.services import OperationInfo, ServiceIndex, ServiceInfo, target_family
+from proxy.service_models import load_service_index, operations_from_model, service_info
+
+
+@pytest.fixture(scope="module")
+def index() -> ServiceIndex:
+    return load_service_index()
+
+
+def test_metadata_matches_a_full_parse_of_the_model(index: ServiceIndex) -> None:
+    loader = botocore.loaders.create_loader()
+    for name in ("storagegateway", "dynamodb", "sts", "s3", "cloudwatch", "ec2", "lambda"):
+        model = loader.load_service_model(name, "service-2")
+        assert index.services[name] == service_info(name, model["metadata"])
+
+
+def test_known_services(index: ServiceIndex) -> None:
+    sgw = index.services["storagegateway"]
+    assert (sgw.protocol, sgw.json_version, sgw.target_prefix, sgw.signing_name) == (
+        Protocol.JSON,
+        "1.1",
+        "StorageGateway_20130630",
+        "storagegateway",
+    )
+    ddb = index.services["dynamodb"]
+    assert (ddb.json_version, ddb.target_prefix) == ("1.0", "DynamoDB_20120810")
+    sts = index.services["sts"]
+    assert (sts.protocol, sts.xml_namespace) == (Protocol.QUERY, "https://sts.amazonaws.com/doc/2011-06-15/")
+    # S3 Control signs as "s3" with botocore's S3SigV4Auth: S3's path and payload rules apply to it too.
+    assert index.services["s3"].is_s3 and index.services["s3control"].is_s3
+    assert not index.services["sts"].is_s3
+    assert index.services["ec2"].protocol is Protocol.EC2
+    # A model preferring a protocol the proxy does not speak falls back to the next one it lists.
+    cloudwatch = index.services["cloudwatch"]
+    assert cloudwatch.protocols[0] == "smithy-rpc-v2-cbor"
+    assert cloudwatch.protocol is Protocol.JSON and cloudwatch.speaks(Protocol.QUERY)
+    assert len(index.services) > 300
+
+
+def test_lookups(index: ServiceIndex) -> None:
+    assert [s.name for s in index.by_target_prefix("StorageGateway_20120630")] == ["storagegateway"]
+    assert [s.name for s in index.by_target_prefix("StorageGateway_20130630")] == ["storagegateway"]
+    assert index.by_target_prefix("NoSuchService_20120630") == ()
+    assert {s.name for s in index.by_signing_name("s3")} >= {"s3", "s3control"}
+    assert [s.name for s in index.by_endpoint_prefix("sts")] == ["sts"]
+    assert target_family("StorageGateway_20120630") == "StorageGateway"
+    assert target_family("AmazonSSM") == "AmazonSSM"
+
+
+def test_operations_are_lazy_and_cached(index: ServiceIndex) -> None:
+    operations = index.operations("storagegateway")
+    assert "ListGateways" in operations and "ActivateGateway" in operations
+    assert index.operations("storagegateway") is operations
+    assert index.operations("no-such-service") == {}
+
+
+def test_operations_from_model_required_members() -> None:
+    path = Path(botocore.__file__).parent / "data" / "s3" / "2006-03-01" / "service-2.json.gz"
+    model = json.loads(gzip.decompress(path.read_bytes()))
+    operations = operations_from_model(model)
+    upload_part_copy = operations["UploadPartCopy"]
+    assert upload_part_copy.http_method == "PUT"
+    assert upload_part_copy.path_template == ("{Bucket}", "{Key+}")
+    assert set(upload_part_copy.required_query) == {("partNumber", None), ("uploadId", None)}
+    assert upload_part_copy.required_headers == ("x-amz-copy-source",)
+    assert operations["ListObjectsV2"].required_query == (("list-type", "2"),)
+    assert operations["GetBucketLifecycle"].deprecated
+
+
+def test_hand_made_index() -> None:
+    index = ServiceIndex.build(
+        [ServiceInfo(name="demo", protocol=Protocol.REST_JSON, signing_name="demo", endpoint_prefix="demo")],
+        {"demo": [OperationInfo.from_http("GetThing", "GET", "/things/{Id}")]},
+    )
+    assert index.match_rest_operation("demo", "GET", ["things", "7"], {}, frozenset()) == ("GetThing", 23)
+    assert index.match_rest_operation("demo", "PUT", ["things", "7"], {}, frozenset())[0] is None
