@@ -18,3 +18,5 @@ if ((${#need_apt[@]})); then
         echo "warning: cannot install ${need_apt[*]} (not root or no apt-get); tests that need them will skip" >&2
     fi
 fi
+# hadolint, kubectl (kustomize), kubernetes-validate, yamllint and the CRD models for tests/deploy.
+bash "$(dirname "$0")/install-deploy-tools.sh"
