@@ -195,7 +195,10 @@ def _grid_table(lines: list[str], start: int) -> tuple[Table, int]:
             break
         for k in range(len(columns) - 1):
             if line[columns[k]] != "|":
-                raise SeedFormatError(f"line {i + 1}: column {k} does not start at offset {columns[k]}")
+                raise SeedFormatError(
+                    f"line {i + 1}: no cell boundary at offset {columns[k]} "
+                    "(spanning cells are not supported)"
+                )
             pending[k].append(line[columns[k] + 1 : columns[k + 1]])
         i += 1
     if any(any(part.strip() for part in cell) for cell in pending):
