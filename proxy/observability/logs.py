@@ -1,8 +1,13 @@
 """Structured logs: exactly one canonical line per request, plus lifecycle events.
 
 JSON (orjson, bytes logger) when not on a terminal; a coloured one-line-per-call console view for
-local debugging. A redaction processor runs last before rendering, as a safety net behind the rule
+local debugging. Redaction runs on the rendered line, the last step before it is written: whatever
+path a secret took into an event (an echoed header, an error message, a canonical request), the
+signature part of Authorization, `X-Amz-Signature`, `x-amz-security-token`, secret keys and the
+registered secrets are replaced before a byte leaves the process. It is a safety net behind the rule
 that no secret is ever put in an event.
+
+Keys of every line kind are listed in `REQUIRED_KEYS` (the log schema, checked by tests).
 """
 
 from __future__ import annotations
@@ -10,77 +15,308 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
-from typing import IO, Any
+import threading
+import time
+import traceback
+from collections.abc import Iterable, MutableMapping
+from typing import IO, Any, AnyStr, Final
 
 import orjson
 import structlog
 
-from proxy.record import RequestRecord
+from proxy.record import OUTCOME_REJECTED, OUTCOME_UPSTREAM_FAILURE, RequestRecord
 
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+LEVELS: Final = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
 
-# Signatures and tokens, wherever they might appear in free text (headers echoed in an error message...).
-_SECRET_PATTERNS = (
-    re.compile(r"(Signature=)[0-9a-fA-F]{8,}"),
-    re.compile(r"(X-Amz-Signature=)[^&\s\"']+", re.IGNORECASE),
-    re.compile(r"(X-Amz-Security-Token=)[^&\s\"']+", re.IGNORECASE),
-    re.compile(r"(x-amz-security-token:\s*)\S+", re.IGNORECASE),
-    re.compile(r"(aws_secret_access_key\s*=\s*)\S+", re.IGNORECASE),
+# The log schema: keys every line has, then the keys of each line kind (the `event` value).
+COMMON_KEYS: Final = frozenset({"time", "level", "event"})
+REQUEST_KEYS: Final = frozenset(
+    {
+        "request_id",
+        "kind",
+        "client",
+        "method",
+        "protocol",
+        "service",
+        "operation",
+        "region",
+        "status",
+        "upstream_status",
+        "outcome",
+        "answered_by",
+        "mode",
+        "duration_ms",
+        "upstream_ms",
+        "bytes_in",
+        "bytes_out",
+        "sigv4",
+        "access_key_id",
+        "skew_seconds",
+        "findings",
+        "error",
+        "retry_attempt",
+        "retry_max",
+        "invocation_id",
+        "user_agent",
+        "upstream_failure",
+        "target_host",
+        "notes",
+    }
 )
-_MARKERS = ("ignature", "oken", "secret")
+REQUIRED_KEYS: Final[dict[str, frozenset[str]]] = {
+    "request": COMMON_KEYS | REQUEST_KEYS,
+    "started": COMMON_KEYS | {"version", "listen", "admin", "upstream", "mode"},
+    "shutdown": COMMON_KEYS | {"in_flight", "grace_seconds"},
+    "stopped": COMMON_KEYS,
+    "upstream_down": COMMON_KEYS | {"upstream"},
+    "upstream_reachable": COMMON_KEYS | {"upstream"},
+    "header_timeout": COMMON_KEYS | {"client"},
+}
+FINDING_KEYS: Final = frozenset({"check", "severity", "code", "explanation"})
+ERROR_KEYS: Final = frozenset({"exception", "code", "category", "retryable", "fault"})
+
+
+# -- redaction ---------------------------------------------------------------------------------------
+
+REDACTED: Final = "[redacted]"
+# Where a secret can show up in text: a marker, then (matched right after it) the rest of a key name,
+# a `:` or `=`, and the value, which is replaced. Markers are searched with str.find/bytes.find
+# (fast); the tail regex only runs, anchored, where a marker was found.
+# - SigV4 signatures: `Authorization: AWS4-HMAC-SHA256 Credential=..., Signature=<64 hex>`, presigned
+#   `X-Amz-Signature=<64 hex>`, aws-chunked `chunk-signature=<64 hex>`, S3's `<SignatureProvided>`
+#   echoed as `"SignatureProvided":"<64 hex>"`: a signature key, then hex (16+ digits).
+_SIGNATURE_TAIL = r"[\w-]*\\?\"?\s*[:=]\s*\\?\"?([0-9a-fA-F]{16,})"
+# - `x-amz-security-token: <token>` (a header, a canonical-request line), `X-Amz-Security-Token=<token>`
+#   (presigned query), `"security_token":"..."`.
+_TOKEN_TAIL = r"[-_]token\\?\"?\s*[:=]\s*\\?\"?([^\"&\s\\,;}\]]+)"
+# - `aws_secret_access_key = ...` (credentials file), `AWS_SECRET_ACCESS_KEY=...`, `"secret_key":"..."`.
+_SECRET_TAIL = r"[-_]?(?:access[-_]?)?key\\?\"?\s*[:=]\s*\\?\"?([^\"&\s\\,;}\]]+)"
+_RULES: Final = (("ignature", _SIGNATURE_TAIL), ("ecurity", _TOKEN_TAIL), ("ecret", _SECRET_TAIL))
+# Markers are found in a lower-cased copy (same offsets: bytes.lower() maps ASCII letters one to one);
+# the text version looks for both cases instead (str.lower() may change a string's length).
+_BYTES_RULES: Final = tuple(
+    (marker.encode(), re.compile(tail.encode(), re.IGNORECASE)) for marker, tail in _RULES
+)
+_TEXT_RULES: Final = tuple(
+    (case(marker), re.compile(tail, re.IGNORECASE)) for marker, tail in _RULES for case in (str, str.upper)
+)
+_MIN_SECRET_LENGTH: Final = 8
+_SENSITIVE_KEY: Final = re.compile(r"signature(?!_state)|security[-_]token|secret", re.IGNORECASE)
+
+
+def _scrub(
+    data: AnyStr, search_in: AnyStr, rules: tuple[tuple[AnyStr, re.Pattern[AnyStr]], ...], redacted: AnyStr
+) -> AnyStr:
+    """Replace the value after each marker whose tail matches; `search_in` has `data`'s offsets."""
+    for marker, tail in rules:
+        found = search_in.find(marker)
+        if found < 0:
+            continue
+        pieces: list[AnyStr] = []
+        kept = 0
+        while found >= 0:
+            after = found + len(marker)
+            match = tail.match(data, after)
+            if match is not None:
+                pieces.append(data[kept : match.start(1)])
+                pieces.append(redacted)
+                kept = after = match.end(1)
+            found = search_in.find(marker, after)
+        if pieces:
+            pieces.append(data[kept:])
+            data = data[:0].join(pieces)
+            search_in = data.lower() if isinstance(data, bytes) else data
+    return data
+
+
+class _Secrets:
+    """Secret values sigwatch holds (secret keys, session tokens): never written, wherever they appear."""
+
+    def __init__(self) -> None:
+        self.text: tuple[str, ...] = ()
+        self.bytes: tuple[bytes, ...] = ()
+
+    def register(self, values: Iterable[str | None]) -> None:
+        merged = set(self.text) | {v for v in values if v and len(v) >= _MIN_SECRET_LENGTH}
+        ordered = tuple(sorted(merged, key=len, reverse=True))  # longest first: a token may hold a key
+        self.text = ordered
+        self.bytes = tuple(v.encode() for v in ordered)
+
+
+_SECRETS = _Secrets()
+
+
+def register_secrets(values: Iterable[str | None]) -> None:
+    """Add values (secret access keys, session tokens) that must never appear in a log line."""
+    _SECRETS.register(values)
 
 
 def redact_text(text: str) -> str:
-    if not any(marker in text for marker in _MARKERS):
-        return text
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(r"\1[redacted]", text)
+    """`text` with signatures, tokens, secret keys and registered secrets replaced by [redacted]."""
+    text = _scrub(text, text, _TEXT_RULES, REDACTED)
+    for secret in _SECRETS.text:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
     return text
 
 
-def _redact_value(value: Any) -> Any:
+_REDACTED_BYTES: Final = REDACTED.encode()
+
+
+def redact_bytes(data: bytes) -> bytes:
+    """The same as `redact_text`, on a rendered (UTF-8, JSON-escaped) line."""
+    data = _scrub(data, data.lower(), _BYTES_RULES, _REDACTED_BYTES)
+    for secret in _SECRETS.bytes:
+        if secret in data:
+            data = data.replace(secret, _REDACTED_BYTES)
+    return data
+
+
+# -- processors --------------------------------------------------------------------------------------
+
+
+class _Clock:
+    """ISO 8601 UTC timestamps with microseconds; the date-time part is formatted once a second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def now(self) -> str:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._prefix}.{int((now - second) * 1_000_000):06d}Z"
+
+
+_CLOCK = _Clock()
+
+
+_LEVEL_NAMES: Final = {"warn": "warning", "exception": "error", "fatal": "critical"}
+
+
+class _Line(dict[str, Any]):
+    """An event name with its fields, handed to structlog as the event itself.
+
+    structlog's keyword-argument path copies the fields three times (call, bind context, update); the
+    30-key request line goes through once this way, and `_head` lays it out flat like any other line.
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str, fields: dict[str, Any]) -> None:
+        super().__init__(fields)
+        self.name = name
+
+
+def _head(_logger: Any, method_name: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
+    """time, level and event first (readable raw lines), then the event's own keys in order."""
+    name = event.pop("event", None)
+    head: dict[str, Any] = {"time": _CLOCK.now(), "level": _LEVEL_NAMES.get(method_name, method_name)}
+    if type(name) is _Line:
+        head["event"] = name.name
+        head.update(name)
+    else:
+        head["event"] = name
+    if event:
+        head.update(event)
+    exc_info = head.pop("exc_info", None)
+    if exc_info:
+        head["exception"] = _format_exception(exc_info)
+    return head
+
+
+def _format_exception(exc_info: Any) -> str:
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    if isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    if isinstance(exc_info, tuple) and exc_info[0] is not None:
+        return "".join(traceback.format_exception(*exc_info))
+    return ""
+
+
+def _json(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> bytes:
+    line = orjson.dumps(event, default=str)
+    redacted = redact_bytes(line)
+    if redacted is not line:
+        try:
+            orjson.loads(redacted)
+        except orjson.JSONDecodeError:
+            # A replacement landed on an unquoted value: redact value by value instead (slower, rare).
+            redacted = orjson.dumps(_redact_values(event), default=str)
+    return redacted
+
+
+def _redact_item(key: str, item: Any) -> Any:
+    if isinstance(item, str) and _SENSITIVE_KEY.search(key):
+        return REDACTED
+    return _redact_values(item)
+
+
+def _redact_values(value: Any) -> Any:
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, dict):
-        return {k: _redact_value(v) for k, v in value.items()}
+        return {
+            key: REDACTED
+            if isinstance(item, str) and _SENSITIVE_KEY.search(str(key))
+            else _redact_values(item)
+            for key, item in value.items()
+        }
     if isinstance(value, list | tuple):
-        return [_redact_value(v) for v in value]
+        return [_redact_values(item) for item in value]
     return value
 
 
-def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    for key, value in event.items():
-        if isinstance(value, str | dict | list | tuple):
-            event[key] = _redact_value(value)
-    return event
+_STYLES: Final = {"2": "\x1b[32m", "3": "\x1b[36m", "4": "\x1b[33m", "5": "\x1b[31m"}
+_RESET: Final = "\x1b[0m"
+_DIM: Final = "\x1b[2m"
 
 
-_STYLES = {"2": "\x1b[32m", "3": "\x1b[36m", "4": "\x1b[33m", "5": "\x1b[31m"}
-_RESET = "\x1b[0m"
-_DIM = "\x1b[2m"
+def error_label(error: MutableMapping[str, Any]) -> str:
+    """`InvalidGatewayRequestException/GatewayNotFound`, or just `NoSuchKey` when both are the same."""
+    exception = str(error.get("exception") or "")
+    detail = str(error.get("operation_error") or error.get("code") or "")
+    if detail and detail != exception:
+        return f"{exception}/{detail}" if exception else detail
+    return exception or "error"
 
 
 def console_line(event: MutableMapping[str, Any], colors: bool) -> str:
-    """`POST storagegateway.ListGateways 400 InvalidGatewayRequestException/GatewayNotFound client 3.1ms`"""
+    """`POST storagegateway.ListGateways 400 InvalidGatewayRequestException/GatewayNotFound client 3.1ms`
+
+    Then one dimmed `↳` line per finding (and for a skewed clock), so a developer sees why at a glance.
+    """
     status = str(event.get("status", ""))
     target = f"{event.get('service') or '?'}.{event.get('operation') or '?'}"
     parts = [str(event.get("method", "")), target, status]
     error = event.get("error")
     if isinstance(error, dict):
-        label = error.get("exception") or ""
-        if error.get("code") and error.get("code") != label:
-            label = f"{label}/{error['code']}" if label else str(error["code"])
-        parts.append(label or "error")
+        parts.append(error_label(error))
         parts.append(str(error.get("fault") or ""))
-    parts.append(f"{event.get('duration_ms', 0):.1f}ms")
+    if event.get("upstream_failure"):
+        parts.append(f"upstream {event['upstream_failure']}")
+    parts.append(f"{float(event.get('duration_ms') or 0):.1f}ms")
     if event.get("answered_by") == "proxy":
         parts.append("(answered by sigwatch)")
     line = " ".join(p for p in parts if p)
-    findings = event.get("findings") or []
-    extras = [f"{f['severity']}:{f['check']}:{f['code']} {f['explanation']}" for f in findings]
-    if event.get("skew_seconds") is not None and abs(float(event["skew_seconds"])) >= 1:
-        extras.append(f"skew {event['skew_seconds']:+.0f}s")
+    extras = [
+        f"{f.get('severity')} {f.get('check')}: {f.get('code')} — {f.get('explanation')}"
+        for f in event.get("findings") or []
+    ]
+    skew = event.get("skew_seconds")
+    if skew is not None and abs(float(skew)) >= 1:
+        extras.append(f"clock skew {float(skew):+.0f}s")
+    if event.get("retry_attempt") and int(event["retry_attempt"]) > 1:
+        extras.append(f"SDK retry: attempt {event['retry_attempt']} of {event.get('retry_max') or '?'}")
     if colors:
         line = f"{_STYLES.get(status[:1], '')}{line}{_RESET}"
         extras = [f"{_DIM}  ↳ {e}{_RESET}" for e in extras]
@@ -90,45 +326,79 @@ def console_line(event: MutableMapping[str, Any], colors: bool) -> str:
 
 
 class _ConsoleRenderer:
+    """Requests as `console_line`; lifecycle events through structlog's console renderer."""
+
     def __init__(self, colors: bool) -> None:
         self.colors = colors
-        self.fallback = structlog.dev.ConsoleRenderer(colors=colors)
+        self.fallback = structlog.dev.ConsoleRenderer(colors=colors, timestamp_key="time")
 
     def __call__(self, logger: Any, name: str, event: MutableMapping[str, Any]) -> str:
         if event.get("event") == "request":
-            return console_line(event, self.colors)
-        return str(self.fallback(logger, name, event))
+            return redact_text(console_line(event, self.colors))
+        return redact_text(str(self.fallback(logger, name, event)))
 
 
-def configure_logging(fmt: str = "auto", level: str = "info", stream: IO[str] | None = None) -> str:
-    """Set up structlog; returns the format chosen ("json" or "console")."""
-    out = stream or sys.stdout
+# -- configuration -----------------------------------------------------------------------------------
+
+
+class _StdlibBridge(logging.Handler):
+    """Lines from libraries that use the standard `logging` (aiohttp's errors) in sigwatch's format."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            fields: dict[str, Any] = {"logger": record.name, "message": record.getMessage()}
+            if record.exc_info:
+                fields["exc_info"] = record.exc_info
+            get_logger().log(record.levelno, "library", **fields)
+        except Exception:  # pragma: no cover - logging must never take the process down
+            self.handleError(record)
+
+
+_BRIDGE = _StdlibBridge()
+_CONFIGURE_LOCK = threading.Lock()
+
+
+def configure_logging(fmt: str = "auto", level: str = "info", stream: IO[Any] | None = None) -> str:
+    """Set up structlog (and route the standard `logging` into it); returns "json" or "console".
+
+    `auto` picks the console view on a terminal and JSON otherwise. JSON lines are bytes from orjson
+    written to the stream's binary buffer. Loggers from `get_logger()` bind to this configuration on
+    first use: call this first (the CLI does, before anything logs).
+    """
+    out: Any = stream or sys.stdout
     if fmt == "auto":
         fmt = "console" if out.isatty() else "json"
-    shared: list[Any] = [
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True, key="time"),
-        redact,
-    ]
+    if fmt not in {"json", "console"}:
+        raise ValueError(f"log format must be json, console or auto, not {fmt!r}")
+    threshold = LEVELS[level.lower()]
+    factory: Any
     if fmt == "json":
-        processors = [*shared, structlog.processors.JSONRenderer(serializer=orjson.dumps)]
-        factory: Any = structlog.BytesLoggerFactory(file=getattr(out, "buffer", out))
+        processors: list[Any] = [_head, _json]
+        factory = structlog.BytesLoggerFactory(file=getattr(out, "buffer", out))
     else:
-        processors = [*shared, _ConsoleRenderer(colors=out.isatty())]
+        processors = [_head, _ConsoleRenderer(colors=out.isatty())]
         factory = structlog.PrintLoggerFactory(file=out)
-    structlog.configure(
-        processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level.lower()]),
-        logger_factory=factory,
-        cache_logger_on_first_use=False,
-    )
-    # aiohttp's own access log would duplicate the canonical line: silence it; keep its errors.
-    logging.getLogger("aiohttp.access").disabled = True
+    with _CONFIGURE_LOCK:
+        structlog.configure(
+            processors=processors,
+            wrapper_class=structlog.make_filtering_bound_logger(threshold),
+            logger_factory=factory,
+            cache_logger_on_first_use=True,
+        )
+        root = logging.getLogger()
+        if _BRIDGE not in root.handlers:
+            root.addHandler(_BRIDGE)
+        root.setLevel(max(threshold, logging.INFO))  # libraries' debug chatter stays out
+        # aiohttp's access log would duplicate the canonical line: off, whatever a runner is given.
+        logging.getLogger("aiohttp.access").disabled = True
     return fmt
 
 
 def get_logger(name: str = "sigwatch") -> Any:
     return structlog.get_logger(name)
+
+
+# -- the canonical request line ----------------------------------------------------------------------
 
 
 def _finding_entry(finding: Any) -> dict[str, Any]:
@@ -143,9 +413,36 @@ def _finding_entry(finding: Any) -> dict[str, Any]:
     return entry
 
 
+def classification_fields(classification: Any) -> dict[str, Any]:
+    """What the log keeps of a Classification (proxy.core.errors.classify): the real code, not the
+    bounded metric label, plus the upstream's request id and message for support tickets."""
+    fields: dict[str, Any] = {
+        "exception": classification.exception,
+        "code": classification.code,
+        "operation_error": classification.operation_error,
+        "category": str(classification.category),
+        "retryable": classification.retryable,
+        "fault": str(classification.fault),
+        "clock_skew": classification.clock_skew,
+        "documented": classification.documented,
+        "documented_status": classification.documented_status,
+        "request_id": classification.request_id,
+        "host_id": classification.host_id,
+        "message": classification.message,
+        "body": str(classification.body_state),
+    }
+    if classification.findings:
+        fields["contract"] = [
+            {"check": str(f.check), "severity": str(f.severity), "explanation": f.explanation}
+            for f in classification.findings
+        ]
+    return fields
+
+
 def request_event(record: RequestRecord) -> dict[str, Any]:
     """The canonical log line's fields (a pure function of the record, so tests can check the schema)."""
-    event: dict[str, Any] = {
+    upstream_seconds = record.upstream_duration_seconds
+    return {
         "request_id": record.request_id,
         "kind": record.kind,
         "client": record.client,
@@ -160,52 +457,32 @@ def request_event(record: RequestRecord) -> dict[str, Any]:
         "answered_by": "proxy" if record.answered_by_proxy else "upstream",
         "mode": record.mode,
         "duration_ms": round(record.duration_seconds * 1000, 3),
-        "upstream_ms": None
-        if record.upstream_duration_seconds is None
-        else round(record.upstream_duration_seconds * 1000, 3),
+        "upstream_ms": None if upstream_seconds is None else round(upstream_seconds * 1000, 3),
         "bytes_in": record.bytes_in,
         "bytes_out": record.bytes_out,
-        "signature": record.signature_state,
+        "sigv4": record.signature_state,
         "access_key_id": record.access_key_id,
         "skew_seconds": None if record.skew_seconds is None else round(record.skew_seconds, 3),
         "findings": [_finding_entry(f) for f in record.findings],
+        "error": None if record.classification is None else classification_fields(record.classification),
         "retry_attempt": record.retry_attempt,
         "retry_max": record.retry_max,
         "invocation_id": record.invocation_id,
+        "user_agent": record.user_agent,
+        "upstream_failure": record.upstream_failure,
+        "target_host": record.target_host,
+        "notes": record.notes,
     }
-    if record.target_host is not None:
-        event["target_host"] = record.target_host
-    if record.upstream_failure is not None:
-        event["upstream_failure"] = record.upstream_failure
-    if record.notes:
-        event["notes"] = list(record.notes)
-    classification = record.classification
-    if classification is not None:
-        event["error"] = classification_fields(classification)
-    return event
 
 
-def classification_fields(classification: Any) -> dict[str, Any]:
-    fields = {
-        name: getattr(classification, name, None)
-        for name in (
-            "exception",
-            "code",
-            "operation_error_code",
-            "category",
-            "retryable",
-            "fault",
-            "documented_status",
-            "request_id",
-        )
-    }
-    contract = getattr(classification, "contract_findings", None) or getattr(classification, "contract", None)
-    if contract:
-        fields["contract"] = [str(getattr(c, "message", c)) for c in contract]
-    return {k: v for k, v in fields.items() if v is not None}
+_WARNING_OUTCOMES: Final = frozenset({OUTCOME_REJECTED, OUTCOME_UPSTREAM_FAILURE})
 
 
 def log_request(logger: Any, record: RequestRecord) -> None:
-    """The one line per request: called exactly once per request."""
-    level = "warning" if record.outcome in {"rejected", "upstream_failure"} else "info"
-    getattr(logger, level)("request", **request_event(record))
+    """The one line per request: called exactly once per request. Nothing is built when the level is off."""
+    bound = logger.bind()  # a lazy proxy's configured logger (cached after first use)
+    if record.outcome in _WARNING_OUTCOMES:
+        if bound.is_enabled_for(logging.WARNING):
+            bound.warning(_Line("request", request_event(record)))
+    elif bound.is_enabled_for(logging.INFO):
+        bound.info(_Line("request", request_event(record)))
