@@ -215,11 +215,11 @@ def _element(node: _Node | None) -> Element | None:
 
 
 def _leaf_text(node: _Node | None) -> str | None:
-    """The text of a leaf element ('' when empty, as botocore); None for a missing, repeated or
-    non-leaf element (botocore would give a dict there, never a string)."""
-    if not isinstance(node, Element) or len(node):
+    """The text of a leaf element as botocore's _replace_nodes takes it (`node.text`: None when empty);
+    None for a missing, repeated or non-leaf element too (botocore would give a dict there)."""
+    if not isinstance(node, Element) or len(node) or node.text is None:
         return None
-    return _clip(node.text or "")
+    return _clip(node.text)
 
 
 # --- truncated bodies: what the readable prefix says -----------------------------------------------------
@@ -307,8 +307,13 @@ def _json_error(status: int, body: bytes, headers: dict[str, str], rest: bool, t
                     draft.operation_error_details = _clip(
                         details if isinstance(details, str) else orjson.dumps(details).decode()
                     )
-            if rest and "x-amzn-errortype" not in headers and ("code" in doc or "Code" in doc):
-                body_code = doc.get("code", doc.get("Code", ""))
+            body_code = doc.get("code", doc.get("Code", "")) if rest else None
+            if (
+                body_code is not None
+                and "x-amzn-errortype" not in headers
+                and ("code" in doc or "Code" in doc)
+            ):
+                # RestJSONParser._inject_error_code: a body "code" replaces __type (a null one does not).
                 draft.code = _clip(_strip_type(body_code) if isinstance(body_code, str) else str(body_code))
                 draft.exception, draft.source = draft.code, CodeSource.BODY
     elif truncated:
