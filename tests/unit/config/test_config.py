@@ -22,7 +22,9 @@ def test_defaults_without_any_source() -> None:
 
 
 def test_precedence_flags_over_env_over_file_over_defaults(tmp_path: Path) -> None:
-    path = write(tmp_path, '[validation]\nmode = "enforce"\nmax_skew_seconds = 600\n[upstream]\nread_timeout = 5\n')
+    path = write(
+        tmp_path, '[validation]\nmode = "enforce"\nmax_skew_seconds = 600\n[upstream]\nread_timeout = 5\n'
+    )
     from_file = load_settings(path, environ={})
     assert from_file.validation.mode == "enforce"
     assert from_file.validation.max_skew_seconds == 600.0

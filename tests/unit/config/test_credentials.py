@@ -35,10 +35,11 @@ def test_profiles_become_keys(tmp_path: Path) -> None:
     [
         ("[p]\naws_secret_access_key = x\n", "[p] aws_access_key_id", "missing"),
         ("[p]\naws_access_key_id = AKIA1\n", "[p] aws_secret_access_key", "missing"),
-        ("[p]\naws_access_key_id = AK-IA\naws_secret_access_key = x\n", "[p] aws_access_key_id", "not an access"),
+        ("[p]\naws_access_key_id = AK-IA\naws_secret_access_key = x\n", "[p] aws_access_key_id", "not an"),
         ("aws_access_key_id = AKIA1\n", "(syntax)", "no section headers"),
         (
-            "[a]\naws_access_key_id=AKIA1\naws_secret_access_key=x\n[b]\naws_access_key_id=AKIA1\naws_secret_access_key=y\n",
+            "[a]\naws_access_key_id=AKIA1\naws_secret_access_key=x\n"
+            "[b]\naws_access_key_id=AKIA1\naws_secret_access_key=y\n",
             "[b] aws_access_key_id",
             "two profiles",
         ),

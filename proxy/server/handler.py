@@ -1,0 +1,514 @@
+"""The proxy's request handler: the only code on the request path that awaits.
+
+Everything it decides comes from the pure core (identification, checks, payload verification, error
+extraction and classification); this module moves bytes, measures, and fills the per-request record
+that metrics and logs read once at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import ClientConnectionError, web
+from multidict import CIMultiDict
+
+from proxy.config import Settings
+from proxy.core.catalog import Catalogs
+from proxy.core.checks import (
+    CheckContext,
+    PayloadVerifier,
+    ValidationResult,
+    ValidationSettings,
+    needs_body,
+    payload_verifier,
+    validate,
+)
+from proxy.core.errors.classify import (
+    Classification,
+    annotation_error,
+    annotation_error_class,
+    classify,
+)
+from proxy.core.errors.extract import extract_error
+from proxy.core.identify import identify
+from proxy.core.model import AwsError, Credential, Finding, Protocol, RequestHead, RequestIdentity, Severity
+from proxy.core.render import RenderedError, render_error
+from proxy.core.services import ServiceIndex
+from proxy.observability.logs import log_request
+from proxy.observability.metrics import Metrics
+from proxy.record import (
+    OUTCOME_BAD_REQUEST,
+    OUTCOME_CLIENT_ABORT,
+    OUTCOME_ERROR,
+    OUTCOME_OK,
+    OUTCOME_REJECTED,
+    OUTCOME_UPSTREAM_FAILURE,
+    RequestRecord,
+    parse_sdk_request_header,
+)
+from proxy.server.upstream import Upstream, UpstreamFailure, end_to_end, failure_from
+
+STREAM_CHUNK = 256 * 1024
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_FORM = "application/x-www-form-urlencoded"
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _BodyTooLarge(Exception):
+    """The body is past a configured limit."""
+
+
+class _PayloadRejected(Exception):
+    def __init__(self, finding: Finding) -> None:
+        super().__init__(finding.code)
+        self.finding = finding
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerContext:
+    """Everything built once at start-up that the handler reads on every request."""
+
+    settings: Settings
+    credentials: Mapping[str, Credential]
+    services: ServiceIndex
+    catalogs: Catalogs
+    validation: ValidationSettings
+
+
+@dataclass(slots=True)
+class _Exchange:
+    """One request in flight: what the steps of the handler share."""
+
+    request: web.BaseRequest
+    record: RequestRecord
+    head: RequestHead
+    identity: RequestIdentity
+    result: ValidationResult | None = None
+
+
+def request_head(request: web.BaseRequest) -> RequestHead:
+    """The request exactly as sent: raw target (origin or absolute form) and raw header bytes.
+
+    For an absolute-form request (`GET http://host/path HTTP/1.1`, sent through HTTP_PROXY) aiohttp's
+    raw_path is the whole URL: SigV4 signs only the path and query, so they are cut out of it here.
+    """
+    target = request.raw_path
+    scheme = "http"
+    if not target.startswith("/") and "://" in target:
+        scheme, _, rest = target.partition("://")
+        slash = rest.find("/")
+        query_mark = rest.find("?")
+        if slash == -1 or (query_mark != -1 and query_mark < slash):
+            target = "/" + (rest[query_mark:] if query_mark != -1 else "")
+        else:
+            target = rest[slash:]
+    headers = tuple(
+        (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+        for name, value in request.raw_headers
+    )
+    return RequestHead.build(request.method, target, headers, scheme=scheme.lower())
+
+
+def _has_undecodable(head: RequestHead) -> bool:
+    return any(_is_surrogate(n) or _is_surrogate(v) for n, v in head.headers)
+
+
+def _is_surrogate(text: str) -> bool:
+    return not text.isascii() and any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
+def _proxy_error(code: str, status: int, message: str) -> AwsError:
+    return AwsError(code=code, status=status, message=message, sender_fault=status < 500)
+
+
+class ProxyHandler:
+    """Callable for aiohttp's low-level server: one instance serves every request of a listener."""
+
+    def __init__(
+        self,
+        ctx: HandlerContext,
+        upstream: Upstream,
+        metrics: Metrics,
+        logger: Any,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.upstream = upstream
+        self.metrics = metrics
+        self.logger = logger
+        self.clock = clock
+        self.mode = ctx.settings.validation.mode
+        self.enforce = ctx.settings.enforce
+        self.limits = ctx.settings.limits
+        self.in_flight = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.upstream_seen = False  # set once the upstream answered anything: /readyz
+        host_policy = ctx.settings.upstream.host_header
+        self._host_override: str | None = None
+        if host_policy == "upstream":
+            self._host_override = upstream.base.authority
+        elif host_policy != "preserve":
+            self._host_override = host_policy
+
+    # -- entry point -------------------------------------------------------------------------------
+
+    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+        started = time.monotonic()
+        record = RequestRecord(
+            request_id=uuid.uuid4().hex,
+            started_at=time.time(),
+            client=request.remote or "",
+            method=request.method,
+            mode=self.mode,
+        )
+        self.in_flight += 1
+        self.idle.clear()
+        self.metrics.in_flight.inc()
+        try:
+            return await self._handle(request, record)
+        except (ConnectionResetError, ClientConnectionError, asyncio.CancelledError):
+            record.outcome = OUTCOME_CLIENT_ABORT
+            raise
+        finally:
+            record.duration_seconds = time.monotonic() - started
+            self.metrics.in_flight.dec()
+            self.metrics.observe(record)
+            log_request(self.logger, record)
+            self.in_flight -= 1
+            if self.in_flight == 0:
+                self.idle.set()
+
+    # -- the steps ---------------------------------------------------------------------------------
+
+    async def _handle(self, request: web.BaseRequest, record: RequestRecord) -> web.StreamResponse:
+        head = request_head(request)
+        record.user_agent = head.get("user-agent")
+        record.retry_attempt, record.retry_max = parse_sdk_request_header(head.get("amz-sdk-request"))
+        record.invocation_id = head.get("amz-sdk-invocation-id")
+        x = _Exchange(request, record, head, identify(head, self.ctx.services))
+        self._note_identity(x)
+        if _has_undecodable(head):
+            return await self._answer_bad_request(
+                x, 400, "InvalidHeaderValue", "A header is not valid UTF-8 text."
+            )
+        body: bytes | None = None
+        body_sha256: str | None = None
+        expect_continue = (head.get("expect") or "").lower() == "100-continue"
+        if request.body_exists and needs_body(head, x.identity):
+            if expect_continue:
+                await request.writer.write(_CONTINUE)
+                expect_continue = False
+            try:
+                body = await self._read_bounded(request, self.limits.max_buffered_body_bytes)
+            except _BodyTooLarge:
+                return await self._answer_bad_request(
+                    x,
+                    413,
+                    "RequestEntityTooLarge",
+                    f"The request body is larger than the {self.limits.max_buffered_body_bytes} bytes "
+                    "sigwatch buffers to check it (limits.max_buffered_body_bytes).",
+                )
+            record.bytes_in = len(body)
+            body_sha256 = hashlib.sha256(body).hexdigest()
+            if (head.get("content-type") or "").startswith(_FORM):
+                x.identity = identify(head, self.ctx.services, form_body=body)
+                self._note_identity(x)
+        elif not request.body_exists:
+            body_sha256 = _EMPTY_SHA256
+
+        check_ctx = CheckContext(
+            request=head,
+            identity=x.identity,
+            now=self.clock(),
+            settings=self.ctx.validation,
+            credentials=self.ctx.credentials,
+            body_sha256=body_sha256,
+            enforce=self.enforce,
+            services=self.ctx.services,
+        )
+        x.result = result = validate(check_ctx)
+        record.findings = result.findings
+        record.skew_seconds = result.skew_seconds
+        record.signature_state = result.signature_state
+        record.access_key_id = result.access_key_id
+        first_error = result.first_error
+        if self.enforce and first_error is not None:
+            record.outcome = OUTCOME_REJECTED
+            return await self._send(x, first_error.error)
+
+        verifier = None if body is not None else payload_verifier(check_ctx, result)
+        return await self._forward(x, body, verifier, expect_continue)
+
+    def _note_identity(self, x: _Exchange) -> None:
+        record, identity = x.record, x.identity
+        record.protocol = identity.protocol.value
+        record.service = identity.service
+        record.operation = identity.operation
+        record.region = identity.region
+
+    async def _read_bounded(self, request: web.BaseRequest, limit: int) -> bytes:
+        declared = request.content_length
+        if declared is not None and declared > limit:
+            raise _BodyTooLarge
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in request.content.iter_chunked(STREAM_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise _BodyTooLarge
+            parts.append(chunk)
+        return b"".join(parts)
+
+    async def _stream_body(
+        self, x: _Exchange, verifier: PayloadVerifier | None, state: dict[str, Any]
+    ) -> AsyncIterator[bytes]:
+        """Forward the body as it arrives, checking it on the way.
+
+        The latest piece is held back until the next one arrives, and the last piece is released only
+        after the verifier's final verdict: an upstream never receives the whole of a body that fails
+        its payload check in enforce mode.
+        """
+        record = x.record
+        limit = self.limits.max_body_bytes
+        held: bytes | None = None
+        async for chunk in x.request.content.iter_any():
+            record.bytes_in += len(chunk)
+            if record.bytes_in > limit:
+                state["too_large"] = True
+                raise _BodyTooLarge
+            if verifier is not None:
+                self._verdict(verifier.feed(chunk), record, state)
+            if held is not None:
+                yield held
+            held = chunk
+        if verifier is not None:
+            self._verdict(verifier.finish(), record, state)
+        if held is not None:
+            yield held
+
+    def _verdict(self, finding: Finding | None, record: RequestRecord, state: dict[str, Any]) -> None:
+        if finding is None:
+            return
+        record.findings = (*record.findings, finding)
+        if self.enforce and finding.severity is Severity.ERROR:
+            state["rejected"] = finding
+            raise _PayloadRejected(finding)
+
+    def _upstream_headers(self, head: RequestHead) -> CIMultiDict[str]:
+        headers = CIMultiDict[str]()
+        for name, value in end_to_end(head.headers):
+            low = name.lower()
+            if low == "expect":
+                continue  # aiohttp's client sends its own `Expect: 100-continue` (expect100=True)
+            if low == "host" and self._host_override is not None:
+                headers.add(name, self._host_override)
+            else:
+                headers.add(name, value)
+        return headers
+
+    async def _forward(
+        self, x: _Exchange, body: bytes | None, verifier: PayloadVerifier | None, expect_continue: bool
+    ) -> web.StreamResponse:
+        request, record, head = x.request, x.record, x.head
+        headers = self._upstream_headers(head)
+        if expect_continue:
+            # The client waits for our 100 before sending its body; it is streamed straight through.
+            await request.writer.write(_CONTINUE)
+        state: dict[str, Any] = {}
+        data: Any
+        if body is not None:
+            data = body
+        elif request.body_exists:
+            data = self._stream_body(x, verifier, state)
+        else:
+            data = None
+        target = head.path + ("?" + head.query if head.query else "")
+        sent = time.monotonic()
+        try:
+            async with self.upstream.session.request(
+                head.method,
+                self.upstream.url_for(target),
+                headers=headers,
+                data=data,
+                allow_redirects=False,
+                expect100=expect_continue,
+                compress=None,
+            ) as upstream_response:
+                record.upstream_duration_seconds = time.monotonic() - sent
+                record.upstream_status = upstream_response.status
+                self.upstream_seen = True
+                return await self._relay(x, upstream_response)
+        except Exception as exc:
+            if state:
+                return await self._answer_stream_failure(x, state)
+            if _client_gone(request):
+                record.outcome = OUTCOME_CLIENT_ABORT
+                raise ConnectionResetError("client went away") from exc
+            return await self._answer_upstream_failure(x, failure_from(exc))
+
+    async def _relay(self, x: _Exchange, upstream_response: Any) -> web.StreamResponse:
+        request, record, identity = x.request, x.record, x.identity
+        response = web.StreamResponse(status=upstream_response.status, reason=upstream_response.reason)
+        raw = [
+            (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+            for name, value in upstream_response.raw_headers
+        ]
+        for name, value in end_to_end(raw):
+            response.headers.add(name, value)
+        prefix = b""
+        if upstream_response.status >= 400:
+            prefix, complete = await _read_prefix(upstream_response.content, self.limits.max_error_body_bytes)
+            info = extract_error(
+                identity.protocol, upstream_response.status, raw, prefix, body_truncated=not complete
+            )
+            classification = classify(info, identity.service, identity.operation, self.ctx.catalogs)
+            record.classification = classification
+            record.outcome = OUTCOME_ERROR
+            self._annotate_error(response, classification)
+        else:
+            record.outcome = OUTCOME_OK
+        self._annotate(response, x)
+        record.status = upstream_response.status
+        await response.prepare(request)
+        if prefix:
+            await response.write(prefix)
+            record.bytes_out += len(prefix)
+        try:
+            async for chunk in upstream_response.content.iter_any():
+                await response.write(chunk)
+                record.bytes_out += len(chunk)
+        except (TimeoutError, ClientConnectionError) as exc:
+            if _client_gone(request):
+                record.outcome = OUTCOME_CLIENT_ABORT
+                raise
+            # The head is already sent: the only honest signal left is to cut the connection.
+            failure = failure_from(exc)
+            record.upstream_failure = failure.reason
+            record.outcome = OUTCOME_UPSTREAM_FAILURE
+            record.notes.append(f"upstream failed mid-body: {failure}")
+            if request.transport is not None:
+                request.transport.close()
+            return response
+        await response.write_eof()
+        return response
+
+    # -- annotations ---------------------------------------------------------------------------------
+
+    def _annotate(self, response: web.StreamResponse, x: _Exchange) -> None:
+        headers, record = response.headers, x.record
+        headers["x-sigwatch-request-id"] = record.request_id
+        if x.result is None:
+            return
+        headers["x-sigwatch-signature"] = x.result.signature_state
+        if record.findings:
+            headers["x-sigwatch-findings"] = ", ".join(
+                f"{f.check}={f.code};{f.severity.value}" for f in record.findings
+            )
+        if record.skew_seconds is not None:
+            headers["x-sigwatch-skew-seconds"] = f"{record.skew_seconds:.0f}"
+
+    def _annotate_error(self, response: web.StreamResponse, classification: Classification) -> None:
+        response.headers["x-sigwatch-error"] = annotation_error(classification)
+        response.headers["x-sigwatch-error-class"] = annotation_error_class(classification)
+
+    # -- answers sigwatch gives itself ---------------------------------------------------------------
+
+    async def _send(self, x: _Exchange, error: AwsError, *, close: bool = False) -> web.StreamResponse:
+        """Answer with `error` in the request's protocol's shape, marked as sigwatch's own answer."""
+        request, record = x.request, x.record
+        rendered: RenderedError = render_error(
+            x.identity.protocol,
+            error,
+            record.request_id,
+            json_version=_json_version(x.head),
+            head=request.method == "HEAD",
+        )
+        response = web.Response(status=rendered.status, body=rendered.body)
+        for name, value in rendered.headers:
+            response.headers[name] = value
+        response.headers["x-sigwatch-origin"] = "proxy"
+        self._annotate(response, x)
+        record.status = rendered.status
+        record.answered_by_proxy = True
+        record.bytes_out += len(rendered.body)
+        if close:
+            # An unread request body would be taken for the next request on this connection.
+            response.force_close()
+        await response.prepare(request)
+        await response.write_eof()
+        return response
+
+    async def _answer_bad_request(
+        self, x: _Exchange, status: int, code: str, message: str
+    ) -> web.StreamResponse:
+        x.record.outcome = OUTCOME_BAD_REQUEST
+        x.record.notes.append(message)
+        return await self._send(x, _proxy_error(code, status, message), close=True)
+
+    async def _answer_upstream_failure(self, x: _Exchange, failure: UpstreamFailure) -> web.StreamResponse:
+        record = x.record
+        record.outcome = OUTCOME_UPSTREAM_FAILURE
+        record.upstream_failure = failure.reason
+        record.notes.append(str(failure))
+        upstream = str(self.upstream.base)
+        if failure.timeout:
+            error = _proxy_error(
+                "GatewayTimeout", 504, f"sigwatch: the upstream {upstream} did not answer in time."
+            )
+        else:
+            error = _proxy_error(
+                "BadGateway", 502, f"sigwatch: the upstream {upstream} could not be used ({failure.reason})."
+            )
+        return await self._send(x, error)
+
+    async def _answer_stream_failure(self, x: _Exchange, state: Mapping[str, Any]) -> web.StreamResponse:
+        if state.get("too_large"):
+            return await self._answer_bad_request(
+                x,
+                413,
+                "RequestEntityTooLarge",
+                f"The request body is larger than limits.max_body_bytes ({self.limits.max_body_bytes}).",
+            )
+        rejected = state["rejected"]
+        x.record.outcome = OUTCOME_REJECTED
+        return await self._send(x, rejected.error, close=True)
+
+
+def _client_gone(request: web.BaseRequest) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+def _json_version(head: RequestHead) -> str:
+    """AWS answers a JSON-protocol error in the JSON version the client spoke (1.0 or 1.1)."""
+    return "1.0" if (head.get("content-type") or "").startswith("application/x-amz-json-1.0") else "1.1"
+
+
+async def _read_prefix(content: Any, limit: int) -> tuple[bytes, bool]:
+    """Read at most `limit` bytes of a body; True when that was all of it."""
+    parts: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await content.read(limit - size)
+        if not chunk:
+            return b"".join(parts), True
+        parts.append(chunk)
+        size += len(chunk)
+    return b"".join(parts), content.at_eof()
+
+
+__all__ = ["HandlerContext", "Protocol", "ProxyHandler", "request_head"]
