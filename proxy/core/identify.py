@@ -25,10 +25,16 @@ _AWS_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn")
 
 
 def _credential_scope(head: RequestHead) -> tuple[str | None, str | None]:
-    """(region, service) of the credential scope, from the Authorization header or X-Amz-Credential."""
+    """(region, service) of the credential scope, from the Authorization header or X-Amz-Credential.
+
+    Best effort on malformed values too (the checks report those): `key/date/region/service[/term]`,
+    SigV4A's `key/date/service/aws4_request` (no region), and S3's SigV2 header `AWS key:signature`.
+    """
     credential: str | None = None
     authorization = head.get("authorization")
     if authorization:
+        if authorization.startswith("AWS ") and ":" in authorization:
+            return None, "s3"  # the SigV2 Authorization header is S3's
         start = authorization.find("Credential=")
         if start >= 0:
             credential = authorization[start + 11 :].split(",", 1)[0].strip()
@@ -40,7 +46,9 @@ def _credential_scope(head: RequestHead) -> tuple[str | None, str | None]:
     if not credential:
         return None, None
     parts = credential.split("/")
-    if len(parts) != 5:
+    if authorization is not None and authorization.startswith("AWS4-ECDSA-P256-SHA256") and len(parts) == 4:
+        return None, parts[2] or None
+    if len(parts) < 4:
         return None, None
     return parts[2] or None, parts[3] or None
 
@@ -107,6 +115,18 @@ def _endpoint_service(labels: list[str], index: ServiceIndex) -> tuple[ServiceIn
             region = labels[cut] if cut < len(labels) else None
             return found[0], region
     return None, None
+
+
+def host_region(head: RequestHead) -> str | None:
+    """The region an AWS host names (`sts.eu-west-1.amazonaws.com`, `b.s3.us-west-2.amazonaws.com`),
+    None for a host that names none (global endpoints, custom endpoints such as 127.0.0.1:4566)."""
+    labels = _aws_host_labels(_host_name(head))
+    if labels is None:
+        return None
+    s3 = _s3_host(labels)
+    if s3 is not None:
+        return s3[1]
+    return labels[-1] if len(labels) >= 2 and labels[-1].count("-") >= 2 else None
 
 
 def _prefer(candidates: tuple[ServiceInfo, ...], signing_name: str | None) -> ServiceInfo | None:
@@ -185,7 +205,7 @@ def identify(head: RequestHead, index: ServiceIndex, form_body: bytes | None = N
             operation=action or None,
             signing_name=signing or (service.signing_name if service else None),
             region=region,
-            api_version=version or (service.api_version if service else None),
+            api_version=version or None,  # as sent: the Version check needs to know it is absent
         )
 
     if content_type in _JSON_CONTENT_TYPES:

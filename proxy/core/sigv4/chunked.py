@@ -412,6 +412,7 @@ class AwsChunkedVerifier:
                 f"chunk {event.index - 1} is {self._previous_size} bytes; only the last chunk may be under "
                 f"{self.min_chunk_bytes}",
                 chunk_index=event.index - 1,
+                provided=str(self._previous_size),
             )
         if event.size > 0:
             self._previous_size = event.size

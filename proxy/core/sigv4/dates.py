@@ -61,6 +61,19 @@ def _build(year: int, month_name: str, day: str, clock: str) -> datetime | None:
         return None
 
 
+def _zone_offset(zone: str) -> timedelta | None:
+    """GMT / UT / UTC / Z, or a numeric `+HHMM` / `-HHMM` zone; None for anything else."""
+    if zone in ("GMT", "UT", "UTC", "Z"):
+        return timedelta(0)
+    if len(zone) == 5 and zone[0] in "+-" and zone[1:].isascii() and zone[1:].isdigit():
+        hours, minutes = int(zone[1:3]), int(zone[3:5])
+        if minutes >= 60:
+            return None
+        sign = -1 if zone[0] == "-" else 1
+        return sign * timedelta(hours=hours, minutes=minutes)
+    return None
+
+
 def parse_http_date(value: str) -> datetime | None:
     """An HTTP-date (RFC 9110 §5.6.7): IMF-fixdate / RFC 1123, obsolete RFC 850, or asctime; else None.
 
@@ -69,11 +82,14 @@ def parse_http_date(value: str) -> datetime | None:
     """
     fields = value.split()
     if len(fields) == 6 and fields[0].endswith(",") and fields[0][:-1] in _WEEKDAYS_SHORT:
-        # Sun, 06 Nov 1994 08:49:37 GMT
+        # Sun, 06 Nov 1994 08:49:37 GMT -- or RFC 5322's numeric zone, which botocore sends
+        # (email.utils.formatdate: "Wed, 01 May 2024 12:00:00 -0000")
         _, day, month, year, clock, zone = fields
-        if zone != "GMT" or len(year) != 4 or not (year.isascii() and year.isdigit()):
+        offset = _zone_offset(zone)
+        if offset is None or len(year) != 4 or not (year.isascii() and year.isdigit()):
             return None
-        return _build(int(year), month, day, clock)
+        moment = _build(int(year), month, day, clock)
+        return None if moment is None else moment - offset
     if len(fields) == 4 and fields[0].endswith(",") and fields[0][:-1] in _WEEKDAYS_LONG:
         # Sunday, 06-Nov-94 08:49:37 GMT
         _, dmy, clock, zone = fields

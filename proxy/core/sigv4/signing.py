@@ -13,10 +13,18 @@ import hashlib
 import hmac
 from collections import OrderedDict
 from contextlib import suppress
+from dataclasses import dataclass, field
 from threading import Lock
 
-from proxy.core.model import Credential
-from proxy.core.sigv4.auth import TERMINATOR
+from proxy.core.model import Credential, RequestHead
+from proxy.core.sigv4.auth import TERMINATOR, SigV4Authorization
+from proxy.core.sigv4.canonical import (
+    canonical_headers,
+    canonical_query,
+    canonical_request,
+    canonical_uri,
+    string_to_sign,
+)
 
 _FINGERPRINT_LABEL = b"sigwatch signing-key cache\x00"
 
@@ -106,3 +114,50 @@ def sign(signing_key: bytes, string_to_sign: str) -> str:
 def signatures_equal(expected: str, provided: str) -> bool:
     """Constant-time comparison (`hmac.compare_digest`) that also accepts non-ASCII provided text."""
     return hmac.compare_digest(expected.encode("ascii"), provided.encode("utf-8", "surrogateescape"))
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSignature:
+    """The proxy's side of a signature check: what it signed and the signature it expects.
+
+    `signing_key` is derived (not the secret) but still lets one sign for a day: kept out of repr.
+    """
+
+    canonical_request: str
+    string_to_sign: str
+    expected: str
+    signing_key: bytes = field(repr=False)
+
+    def matches(self, provided: str) -> bool:
+        return signatures_equal(self.expected, provided)
+
+
+def compute_request_signature(
+    head: RequestHead,
+    auth: SigV4Authorization,
+    credential: Credential,
+    *,
+    amz_date: str,
+    payload_hash: str,
+    normalize_path: bool,
+    cache: SigningKeyCache = DEFAULT_KEY_CACHE,
+    drop_security_token: bool = False,
+) -> RequestSignature:
+    """Canonical request, string to sign and signature of `head`, as AWS computes them to verify it.
+
+    `normalize_path`: every service but S3 (see canonical_uri). For a presigned request X-Amz-Signature
+    is left out of the canonical query; `drop_security_token` also leaves out X-Amz-Security-Token (the
+    services that expect it appended after signing).
+    """
+    scope = auth.credential
+    canonical = canonical_request(
+        head.method,
+        canonical_uri(head.path, normalize=normalize_path),
+        canonical_query(head.query, drop_signature=auth.presigned, drop_security_token=drop_security_token),
+        canonical_headers(head, auth.signed_headers),
+        auth.signed_headers_line,
+        payload_hash,
+    )
+    to_sign = string_to_sign(amz_date, scope.scope, canonical)
+    key = cache.get(credential, scope.date, scope.region, scope.service)
+    return RequestSignature(canonical, to_sign, sign(key, to_sign), key)

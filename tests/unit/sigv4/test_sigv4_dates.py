@@ -60,6 +60,12 @@ def test_http_date_rejects_invalid(value: str) -> None:
     assert parse_http_date(value) is None
 
 
+def test_numeric_zones_as_botocore_sends_them() -> None:
+    assert parse_http_date("Sun, 06 Nov 1994 08:49:37 -0000") == NOV6
+    assert parse_http_date("Sun, 06 Nov 1994 10:49:37 +0200") == NOV6
+    assert parse_http_date("Sun, 06 Nov 1994 08:49:37 +0260") is None
+
+
 def test_rfc850_two_digit_year_pivot() -> None:
     assert parse_http_date("Monday, 10-Sep-12 00:00:00 GMT") == datetime(2012, 9, 10, tzinfo=UTC)
 

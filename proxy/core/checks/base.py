@@ -1,0 +1,219 @@
+"""The types every check shares: settings, the per-request context, the check protocol, the result.
+
+A request is analysed once (`analysis(ctx)`: the parsed credentials, the chosen date, the error
+dialect) and the analysis is memoised on the context, so adding a check costs one function call, not
+another parse. Checks record what validate() reports (skew, signature state, the chunk-signing seed)
+on the analysis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from proxy.core.checks.errors import Dialect, Failure, aws_error, dialect_of
+from proxy.core.model import Credential, Finding, RequestHead, RequestIdentity, Severity
+from proxy.core.services import ServiceIndex, ServiceInfo
+from proxy.core.sigv4.auth import (
+    ALGORITHM,
+    AuthParseError,
+    AuthParseErrorKind,
+    SigV4Authorization,
+    authorization_algorithm,
+    parse_authorization,
+    parse_presigned,
+    presigned_parameters,
+)
+from proxy.core.sigv4.chunked import ChunkSigning
+from proxy.core.sigv4.dates import RequestDate, request_date
+from proxy.core.sigv4.signing import DEFAULT_KEY_CACHE, SigningKeyCache
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationSettings:
+    """Knobs of the checks (all with AWS's defaults).
+
+    `region`: the region the endpoint serves when its host does not name one (custom endpoints); None
+    skips the region check for such hosts.
+    """
+
+    max_skew_seconds: float = 900.0
+    warn_skew_seconds: float = 300.0
+    max_chunk_bytes: int = 16 * MiB
+    min_chunk_bytes: int = 8192
+    max_presign_expires_seconds: int = 604800
+    region: str | None = None
+    key_cache: SigningKeyCache = field(default=DEFAULT_KEY_CACHE, compare=False, repr=False)
+
+
+class SignatureState:
+    VALID = "valid"
+    INVALID = "invalid"
+    UNVERIFIABLE = "unverifiable"
+    UNSIGNED = "unsigned"
+    NOT_CHECKED = "not_checked"
+
+
+@dataclass(slots=True)
+class Analysis:
+    """What the checks share about one request (built once by `analysis(ctx)`)."""
+
+    dialect: Dialect
+    s3: bool
+    service: ServiceInfo | None
+    authorization: str | None
+    presigned: dict[str, str] | None
+    auth: SigV4Authorization | None
+    auth_error: AuthParseError | None
+    scheme: str
+    date: RequestDate | None
+    signature_state: str
+    skew_seconds: float | None = None
+    credential: Credential | None = None
+    signing: ChunkSigning | None = None
+    payload_hash: str | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckContext:
+    """Everything a check may look at. `services` (optional) enables the operation-name checks.
+
+    `body_sha256`: hex SHA-256 of the whole body when the handler buffered it, else None.
+    """
+
+    request: RequestHead
+    identity: RequestIdentity
+    now: datetime
+    settings: ValidationSettings
+    credentials: Mapping[str, Credential]
+    body_sha256: str | None
+    enforce: bool
+    services: ServiceIndex | None = None
+    _memo: dict[str, Analysis] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+
+class Check(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def __call__(self, ctx: CheckContext) -> Finding | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NamedCheck:
+    """A check: a name (for findings, logs and metrics) and the function that runs it."""
+
+    name: str
+    run: Callable[[CheckContext], Finding | None]
+
+    def __call__(self, ctx: CheckContext) -> Finding | None:
+        return self.run(ctx)
+
+
+def _service_of(ctx: CheckContext) -> ServiceInfo | None:
+    if ctx.services is None or ctx.identity.service is None:
+        return None
+    return ctx.services.service(ctx.identity.service)
+
+
+def analysis(ctx: CheckContext) -> Analysis:
+    """The request's shared analysis, computed on first use."""
+    found = ctx._memo.get("analysis")
+    if found is not None:
+        return found
+    head = ctx.request
+    dialect = dialect_of(ctx.identity)
+    authorization = head.get("authorization")
+    presigned = presigned_parameters(head.query)
+    auth: SigV4Authorization | None = None
+    error: AuthParseError | None = None
+    scheme = ""
+    if authorization is not None:
+        scheme = authorization_algorithm(authorization)
+        try:
+            auth = parse_authorization(authorization)
+        except AuthParseError as caught:
+            error = caught
+    elif presigned is not None:
+        scheme = presigned.get("X-Amz-Algorithm", ALGORITHM)
+        try:
+            auth = parse_presigned(presigned)
+        except AuthParseError as caught:
+            error = caught
+    presigned_date = None
+    if authorization is None and presigned is not None:
+        presigned_date = presigned.get("X-Amz-Date", "")
+    state = (
+        SignatureState.UNSIGNED if authorization is None and presigned is None else SignatureState.NOT_CHECKED
+    )
+    result = Analysis(
+        dialect=dialect,
+        s3=dialect is Dialect.S3,
+        service=_service_of(ctx),
+        authorization=authorization,
+        presigned=presigned,
+        auth=auth,
+        auth_error=error,
+        scheme=scheme,
+        date=request_date(head, presigned_date),
+        signature_state=state,
+    )
+    ctx._memo["analysis"] = result
+    return result
+
+
+def finding(
+    ctx: CheckContext,
+    check: str,
+    failure: Failure,
+    explanation: str,
+    *,
+    severity: Severity = Severity.ERROR,
+    debug: tuple[tuple[str, str], ...] = (),
+    fields: Mapping[str, object] | None = None,
+    **more: object,
+) -> Finding:
+    """A Finding carrying what AWS would answer for this request's protocol (`fields` and `more` fill
+    the message and extra elements)."""
+    return Finding(
+        check=check,
+        severity=severity,
+        error=aws_error(failure, analysis(ctx).dialect, **{**(fields or {}), **more}),
+        explanation=explanation,
+        debug=debug,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationResult:
+    """The verdict of validate(): findings in check order and what the metrics and payload verifier need.
+
+    `chunk_signing` (derived key, timestamp, scope, seed signature) is set when the request signature
+    was verified: the aws-chunked verifier chains chunk signatures from it. `payload_hash` is the hash
+    the canonical request was built with (x-amz-content-sha256, UNSIGNED-PAYLOAD, or the body hash).
+    """
+
+    findings: tuple[Finding, ...]
+    skew_seconds: float | None
+    signature_state: str
+    access_key_id: str | None
+    chunk_signing: ChunkSigning | None = field(default=None, repr=False)
+    payload_hash: str | None = None
+    dialect: Dialect = Dialect.JSON
+
+    @property
+    def first_error(self) -> Finding | None:
+        """The first severity=error finding: what enforce mode answers with."""
+        for item in self.findings:
+            if item.severity is Severity.ERROR:
+                return item
+        return None
+
+
+def is_parse_problem(error: AuthParseError | None) -> bool:
+    return error is not None and error.kind is not AuthParseErrorKind.UNSUPPORTED_ALGORITHM

@@ -1,0 +1,159 @@
+"""Required headers per protocol (issue 3, check 1; seed 000 "Required Request Headers").
+
+- every request: Host;
+- AWS JSON: `x-amz-target: <TargetPrefix>.<Operation>` naming a real operation (MissingAction /
+  InvalidAction / UnknownOperationException, seed 000 exception table) and Content-Type
+  `application/x-amz-json-1.1` (1.0 for JSON 1.0 services);
+- Query / EC2: Action and Version;
+- S3 with SigV4 header authentication: x-amz-content-sha256.
+The date header (x-amz-date or Date) is checked with the credentials (structure.py), because its
+absence is reported inside AWS's IncompleteSignature message.
+"""
+
+from __future__ import annotations
+
+from proxy.core.checks.base import CheckContext, NamedCheck, analysis, finding
+from proxy.core.checks.errors import Failure
+from proxy.core.model import Finding, Protocol, Severity
+from proxy.core.services import target_family
+from proxy.core.sigv4.canonical import SPECIAL_PAYLOAD_HASHES
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _host(ctx: CheckContext) -> Finding | None:
+    if ctx.request.host:
+        return None
+    return finding(ctx, "headers.host", Failure.MISSING_HOST, "The request has no Host header.")
+
+
+def _target(ctx: CheckContext) -> Finding | None:
+    """`x-amz-target: StorageGateway_<APIversion>.<Operation>` (seed 000)."""
+    if ctx.identity.protocol is not Protocol.JSON:
+        return None
+    name = "headers.target"
+    target = ctx.request.get("x-amz-target")
+    if not target or not target.strip():
+        return finding(
+            ctx, name, Failure.MISSING_ACTION, "An AWS JSON request without an x-amz-target header."
+        )
+    prefix, dot, operation = target.strip().rpartition(".")
+    service = analysis(ctx).service
+    expected = service.target_prefix if service is not None else None
+    malformed = not dot or not prefix or not operation
+    if not malformed and expected is not None and target_family(prefix) != target_family(expected):
+        malformed = True
+    if not malformed and expected is not None and target_family(expected) != expected:
+        version = prefix[len(target_family(prefix)) + 1 :]
+        malformed = len(version) != 8 or not version.isdigit()
+    if malformed:
+        shape = (
+            f"{target_family(expected)}_<APIversion>.<Operation>"
+            if expected
+            else "<TargetPrefix>.<Operation>"
+        )
+        return finding(
+            ctx,
+            name,
+            Failure.INVALID_ACTION,
+            f"x-amz-target {target!r} is not of the form {shape}.",
+        )
+    if service is not None and ctx.services is not None:
+        operations = ctx.services.operations(service.name)
+        if operations and operation not in operations:
+            return finding(
+                ctx,
+                name,
+                Failure.UNKNOWN_OPERATION,
+                f"{service.name} has no operation {operation!r} (x-amz-target {target!r}).",
+                service=service.name,
+            )
+    return None
+
+
+def _content_type(ctx: CheckContext) -> Finding | None:
+    """`Content-Type: application/x-amz-json-1.1` ("for all requests to AWS Storage Gateway", seed 000).
+
+    A warning: what AWS answers to another content type is not in the reference texts, and enforce
+    mode must never reject a request AWS would accept.
+    """
+    if ctx.identity.protocol is not Protocol.JSON:
+        return None
+    content_type = (ctx.request.get("content-type") or "").split(";", 1)[0].strip().lower()
+    service = analysis(ctx).service
+    versions = (service.json_version,) if service is not None and service.json_version else ("1.0", "1.1")
+    accepted = tuple(f"application/x-amz-json-{version}" for version in versions)
+    if content_type in accepted:
+        return None
+    return finding(
+        ctx,
+        "headers.content_type",
+        Failure.WRONG_CONTENT_TYPE,
+        f"Content-Type is {content_type or 'absent'!r}; this service expects {' or '.join(accepted)}.",
+        severity=Severity.WARNING,
+        service=service.name if service else None,
+    )
+
+
+def _action(ctx: CheckContext) -> Finding | None:
+    """Query / EC2: the `Action` parameter (query string or form body) naming a real operation."""
+    if ctx.identity.protocol not in (Protocol.QUERY, Protocol.EC2):
+        return None
+    name = "headers.action"
+    operation = ctx.identity.operation
+    if not operation:
+        return finding(ctx, name, Failure.MISSING_ACTION, "A Query request without an Action parameter.")
+    service = analysis(ctx).service
+    if service is not None and ctx.services is not None:
+        operations = ctx.services.operations(service.name)
+        if operations and operation not in operations:
+            return finding(ctx, name, Failure.INVALID_ACTION, f"{service.name} has no action {operation!r}.")
+    return None
+
+
+def _version(ctx: CheckContext) -> Finding | None:
+    """Query / EC2: the `Version` parameter. A warning: AWS's answer to its absence is not in the
+    reference texts, and enforce mode must never reject what AWS might accept."""
+    if ctx.identity.protocol not in (Protocol.QUERY, Protocol.EC2) or not ctx.identity.operation:
+        return None
+    if ctx.identity.api_version:
+        return None
+    return finding(
+        ctx,
+        "headers.version",
+        Failure.MISSING_VERSION,
+        "A Query request without a Version parameter.",
+        severity=Severity.WARNING,
+    )
+
+
+def _content_sha256(ctx: CheckContext) -> Finding | None:
+    """S3 with SigV4 header authentication: "x-amz-content-sha256 ... is required for all AWS Signature
+    Version 4 requests", holding a hex SHA-256 or one of the special values."""
+    info = analysis(ctx)
+    if not info.s3 or info.authorization is None or info.scheme != "AWS4-HMAC-SHA256":
+        return None
+    name = "headers.content_sha256"
+    value = ctx.request.get("x-amz-content-sha256")
+    if value is None:
+        return finding(
+            ctx, name, Failure.CONTENT_SHA256_MISSING, "An S3 SigV4 request without x-amz-content-sha256."
+        )
+    value = value.strip()
+    if value in SPECIAL_PAYLOAD_HASHES or (len(value) == 64 and _HEX.issuperset(value)):
+        return None
+    return finding(
+        ctx,
+        name,
+        Failure.CONTENT_SHA256_INVALID,
+        f"x-amz-content-sha256 {value[:80]!r} is neither a hex SHA-256 nor a streaming/unsigned marker.",
+        value=value,
+    )
+
+
+HOST = NamedCheck("headers.host", _host)
+TARGET = NamedCheck("headers.target", _target)
+CONTENT_TYPE = NamedCheck("headers.content_type", _content_type)
+ACTION = NamedCheck("headers.action", _action)
+VERSION = NamedCheck("headers.version", _version)
+CONTENT_SHA256 = NamedCheck("headers.content_sha256", _content_sha256)
