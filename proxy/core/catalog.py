@@ -358,6 +358,11 @@ class ServiceCatalog:
 @dataclass(frozen=True, slots=True)
 class Catalogs:
     by_service: Mapping[str, ServiceCatalog] = field(default_factory=lambda: MappingProxyType({}))
+    # Memo of derived, immutable results (the classifier's verdicts), keyed by their inputs. It lives
+    # with the catalogs it was computed from and is bounded by its user; it never changes a result.
+    memo: dict[tuple[object, ...], object] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     @classmethod
     def of(cls, catalogs: Iterable[ServiceCatalog]) -> Catalogs:

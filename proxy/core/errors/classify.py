@@ -50,8 +50,28 @@ class ContractFinding:
 
 
 @dataclass(frozen=True, slots=True)
+class Verdict:
+    """What a kind of error response means: everything of a classification that does not depend on the
+    one response (its request id, message). Computed once per kind and memoised with the catalogs."""
+
+    exception: str
+    code: str
+    operation_error: str | None
+    documented_status: int | None
+    documented_statuses: tuple[int, ...]
+    category: Category
+    retryable: bool
+    fault: Fault
+    clock_skew: bool
+    documented: bool
+    findings: tuple[ContractFinding, ...]
+    error_annotation: str  # x-sigwatch-error
+    class_annotation: str  # x-sigwatch-error-class
+
+
+@dataclass(frozen=True, slots=True)
 class Classification:
-    """An error response, understood.
+    """An error response, understood: the response's own facts (`info`) and what they mean (`verdict`).
 
     `exception` is the error type (`__type`, `<Code>`; for a query-compatible JSON service the modeled
     exception name); `code` is what botocore reports as `Error.Code` (the status as text when the body
@@ -62,22 +82,72 @@ class Classification:
 
     service: str | None
     operation: str | None
-    exception: str
-    code: str
-    operation_error: str | None
-    status: int
-    documented_status: int | None
-    documented_statuses: tuple[int, ...]
-    category: Category
-    retryable: bool
-    fault: Fault
-    clock_skew: bool
-    request_id: str | None
-    host_id: str | None
-    message: str
-    body_state: BodyState
-    documented: bool
-    findings: tuple[ContractFinding, ...] = ()
+    info: ErrorInfo
+    verdict: Verdict
+
+    @property
+    def exception(self) -> str:
+        return self.verdict.exception
+
+    @property
+    def code(self) -> str:
+        return self.verdict.code
+
+    @property
+    def operation_error(self) -> str | None:
+        return self.verdict.operation_error
+
+    @property
+    def status(self) -> int:
+        return self.info.status
+
+    @property
+    def documented_status(self) -> int | None:
+        return self.verdict.documented_status
+
+    @property
+    def documented_statuses(self) -> tuple[int, ...]:
+        return self.verdict.documented_statuses
+
+    @property
+    def category(self) -> Category:
+        return self.verdict.category
+
+    @property
+    def retryable(self) -> bool:
+        return self.verdict.retryable
+
+    @property
+    def fault(self) -> Fault:
+        return self.verdict.fault
+
+    @property
+    def clock_skew(self) -> bool:
+        return self.verdict.clock_skew
+
+    @property
+    def documented(self) -> bool:
+        return self.verdict.documented
+
+    @property
+    def findings(self) -> tuple[ContractFinding, ...]:
+        return self.verdict.findings
+
+    @property
+    def request_id(self) -> str | None:
+        return self.info.request_id
+
+    @property
+    def host_id(self) -> str | None:
+        return self.info.host_id
+
+    @property
+    def message(self) -> str:
+        return self.info.message
+
+    @property
+    def body_state(self) -> BodyState:
+        return self.info.body_state
 
 
 _FAULT_OF_TYPE = {
@@ -86,6 +156,8 @@ _FAULT_OF_TYPE = {
     "receiver": Fault.SERVER,
     "server": Fault.SERVER,
 }
+# Verdicts memoised per Catalogs; codes come from the upstream, so the memo is bounded (then restarted).
+_MEMO_LIMIT = 4096
 
 
 def _entry(catalog: ServiceCatalog | None, *codes: str | None) -> CatalogEntry | None:
@@ -102,6 +174,29 @@ def classify(
     info: ErrorInfo, service: str | None, operation: str | None, catalogs: Catalogs
 ) -> Classification:
     """Classify an extracted error for `service` / `operation` (either may be unknown) against `catalogs`."""
+    key = (
+        service,
+        operation,
+        info.status,
+        info.code,
+        info.exception,
+        info.operation_error,
+        info.error_type,
+        info.body_state,
+        info.code_source,
+        info.protocol,
+    )
+    memo = catalogs.memo
+    verdict = memo.get(key)
+    if not isinstance(verdict, Verdict):
+        verdict = _verdict(info, service, operation, catalogs)
+        if len(memo) >= _MEMO_LIMIT:
+            memo.clear()
+        memo[key] = verdict
+    return Classification(service, operation, info, verdict)
+
+
+def _verdict(info: ErrorInfo, service: str | None, operation: str | None, catalogs: Catalogs) -> Verdict:
     catalog = catalogs.get(service)
     status = info.status
     code = info.code or str(status)
@@ -131,7 +226,6 @@ def classify(
         fault = entry.fault
     else:
         fault = default_fault(category, status)
-    documented_status = entry.http_status if entry is not None else None
     documented_statuses = catalog.documented_statuses(entry.code) if catalog is not None and entry else ()
     findings = (
         _findings(
@@ -147,14 +241,12 @@ def classify(
         if catalog is not None
         else _body_findings(info)
     )
-    return Classification(
-        service=service,
-        operation=operation,
+    detail = info.operation_error or code
+    return Verdict(
         exception=exception,
         code=code,
         operation_error=info.operation_error,
-        status=status,
-        documented_status=documented_status,
+        documented_status=entry.http_status if entry is not None else None,
         documented_statuses=documented_statuses,
         category=category,
         retryable=retryable,
@@ -162,12 +254,10 @@ def classify(
         clock_skew=is_clock_skew(code)
         or is_clock_skew(exception)
         or (entry is not None and entry.clock_skew),
-        request_id=info.request_id,
-        host_id=info.host_id,
-        message=info.message,
-        body_state=info.body_state,
         documented=entry is not None and (info.operation_error is None or operation_entry is not None),
         findings=findings,
+        error_annotation=f"{_header_token(exception)}/{_header_token(detail)}",
+        class_annotation=f"{category.value}; retryable={'true' if retryable else 'false'}",
     )
 
 
@@ -270,14 +360,14 @@ def _header_token(value: str) -> str:
 
 def annotation_error(classification: Classification) -> str:
     """The value of `x-sigwatch-error`: `<exception>/<code>`, the code being the operation error code
-    when there is one (`InvalidGatewayRequestException/VolumeNotFound`, `NoSuchKey/NoSuchKey`)."""
-    detail = classification.operation_error or classification.code
-    return f"{_header_token(classification.exception)}/{_header_token(detail)}"
+    when there is one (`InvalidGatewayRequestException/VolumeNotFound`, `NoSuchKey/NoSuchKey`); both
+    reduced to a safe token (letters, digits, `._:#-`; at most 128 characters each)."""
+    return classification.verdict.error_annotation
 
 
 def annotation_error_class(classification: Classification) -> str:
     """The value of `x-sigwatch-error-class`: `<category>; retryable=<true|false>`."""
-    return f"{classification.category.value}; retryable={'true' if classification.retryable else 'false'}"
+    return classification.verdict.class_annotation
 
 
 def metric_code(classification: Classification, catalogs: Catalogs) -> str:

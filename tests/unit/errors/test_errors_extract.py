@@ -196,6 +196,15 @@ def test_xml_entities_are_never_expanded() -> None:
     assert extract_error(Protocol.QUERY, 400, [], external).code == "400"
 
 
+def test_entity_references_without_a_dtd_are_errors() -> None:
+    assert extract_error(Protocol.REST_XML, 400, [], b"<Error><Code>&boom;</Code></Error>").code == "400"
+    # the five predefined entities are text
+    info = extract_error(
+        Protocol.REST_XML, 400, [], b"<Error><Code>A&amp;B</Code><Message>&lt;x&gt;</Message></Error>"
+    )
+    assert (info.code, info.message) == ("A&B", "<x>")
+
+
 def test_unknown_protocol_is_sniffed() -> None:
     assert extract_error(Protocol.UNKNOWN, 400, [], b'{"__type":"J"}').code == "J"
     assert (
