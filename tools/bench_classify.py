@@ -14,6 +14,7 @@ import gzip
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -21,6 +22,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from proxy.catalogs import load_builtin_catalogs  # noqa: E402
+from proxy.core.catalog import Catalogs  # noqa: E402
 from proxy.core.errors.classify import annotation_error, annotation_error_class, classify, metric_code  # noqa: E402
 from proxy.core.errors.extract import extract_error  # noqa: E402
 from proxy.core.model import Protocol  # noqa: E402
@@ -67,8 +69,9 @@ CASES: list[tuple[str, Protocol, str, str, int, list[tuple[str, str]], bytes]] =
         "GetObject",
         404,
         [("Content-Type", "application/xml"), ("x-amz-request-id", "4442587FB7D0A2F9"), ("x-amz-id-2", "h")],
-        b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchKey</Code><Message>The specified key does '
-        b"not exist.</Message><Key>a/b</Key><RequestId>4442587FB7D0A2F9</RequestId><HostId>h</HostId></Error>",
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchKey</Code>'
+        b"<Message>The specified key does not exist.</Message><Key>a/b</Key>"
+        b"<RequestId>4442587FB7D0A2F9</RequestId><HostId>h</HostId></Error>",
     ),
     ("rest-xml s3 HEAD 404", Protocol.REST_XML, "s3", "HeadObject", 404, [("x-amz-request-id", "R")], b""),
     (
@@ -102,6 +105,19 @@ CASES: list[tuple[str, Protocol, str, str, int, list[tuple[str, str]], bytes]] =
 ]
 
 
+def classify_and_annotate(
+    catalogs: Catalogs,
+    protocol: Protocol,
+    status: int,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    *context: str,
+) -> tuple[str, str, str]:
+    """What the handler does per error response: extract, classify, header values, metric label."""
+    result = classify(extract_error(protocol, status, headers, body), context[0], context[1], catalogs)
+    return annotation_error(result), annotation_error_class(result), metric_code(result, catalogs)
+
+
 def best_microseconds(function: Callable[[], object], iterations: int, rounds: int) -> float:
     best = float("inf")
     for _ in range(rounds):
@@ -123,26 +139,11 @@ def main() -> None:
     print(f"{'case':32} {'extract':>8} {'classify':>9} {'all':>8}  (µs, best of {args.rounds})")
     for name, protocol, service, operation, status, headers, body in CASES:
         info = extract_error(protocol, status, headers, body)
-
-        def extract_only(
-            p: Protocol = protocol, s: int = status, h: list[tuple[str, str]] = headers, b: bytes = body
-        ) -> object:
-            return extract_error(p, s, h, b)
-
-        def classify_only(i: object = info, svc: str = service, op: str = operation) -> object:
-            return classify(i, svc, op, catalogs)  # type: ignore[arg-type]
-
-        def everything(
-            p: Protocol = protocol,
-            s: int = status,
-            h: list[tuple[str, str]] = headers,
-            b: bytes = body,
-            svc: str = service,
-            op: str = operation,
-        ) -> object:
-            result = classify(extract_error(p, s, h, b), svc, op, catalogs)
-            return annotation_error(result), annotation_error_class(result), metric_code(result, catalogs)
-
+        extract_only = partial(extract_error, protocol, status, headers, body)
+        classify_only = partial(classify, info, service, operation, catalogs)
+        everything = partial(
+            classify_and_annotate, catalogs, protocol, status, headers, body, service, operation
+        )
         extract_us = best_microseconds(extract_only, args.iterations, args.rounds)
         classify_us = best_microseconds(classify_only, args.iterations, args.rounds)
         all_us = best_microseconds(everything, args.iterations, args.rounds)
