@@ -3,7 +3,6 @@
 
     .venv/bin/python tools/build_catalogs.py                # write the seed catalogs
     .venv/bin/python tools/build_catalogs.py --check        # exit 1 when a committed file is stale
-    .venv/bin/python tools/build_catalogs.py --botocore-models   # also sts/iam/dynamodb/sqs from botocore
 
 Seeds: --seeds DIR, else $SIGWATCH_SHARED/seeds, else <repo>/../shared/seeds.
 
@@ -38,7 +37,6 @@ from proxy.core.catalog import (  # noqa: E402  (the repo root is put on sys.pat
     FORMAT_VERSION,
     CatalogEntry,
     EntryKind,
-    Fault,
     SourceFact,
     default_fault,
     entry_document,
@@ -51,7 +49,6 @@ from proxy.core.catalog import (  # noqa: E402  (the repo root is put on sys.pat
 
 DATA_DIR = REPO / "proxy" / "catalogs" / "data"
 SEED_CATALOGS = ("storagegateway", "s3", "importexport")
-BOTOCORE_MODEL_SERVICES = ("sts", "iam", "dynamodb", "sqs")
 
 
 class SeedFormatError(Exception):
@@ -721,59 +718,6 @@ def build_importexport(seeds: Seeds) -> dict[str, object]:
     )
 
 
-# --- botocore-model catalogs (optional) -------------------------------------------------------------------
-
-
-def build_from_botocore_model(service: str) -> dict[str, object]:
-    """A catalog from a botocore service model's error shapes: code (the shape's `error.code`, else its
-    name), `error.httpStatusCode`, `error.senderFault` and the `retryable` trait; the message is the
-    shape's documentation's first sentence (the models carry no wire message)."""
-    import botocore
-    import botocore.session
-
-    model = botocore.session.get_session().get_service_model(service)
-    source = f"botocore-model {botocore.__version__}"
-    entries: list[CatalogEntry] = []
-    for shape in model.error_shapes:
-        error = shape.metadata.get("error", {})
-        code = error.get("code") or shape.name
-        status = error.get("httpStatusCode")
-        category = infer_category(code, status)
-        sender_fault = error.get("senderFault")
-        fault = default_fault(category, status)
-        if sender_fault is not None:
-            fault = Fault.CLIENT if sender_fault else Fault.SERVER
-        doc = re.sub(r"<[^>]+>", "", shape.documentation or "").strip()
-        message = collapse(doc.split(". ")[0].rstrip(".") + ".") if doc else shape.name
-        trait = "retryable" in shape.metadata
-        notes = (f"botocore shape {shape.name}",) if code != shape.name else ()
-        entries.append(
-            CatalogEntry(
-                code=code,
-                kind=EntryKind.EXCEPTION,
-                http_status=status,
-                message=message,
-                fault=fault,
-                category=category,
-                retryable=is_retryable(code, status or 0, modeled=True, retryable_trait=trait),
-                clock_skew=is_clock_skew(code),
-                sources=(SourceFact(source="botocore-model", http_status=status, message=message),),
-                notes=notes,
-                retryable_trait=trait,
-            )
-        )
-    unique = {e.code: e for e in entries}
-    return catalog_document(
-        service=service,
-        protocol=model.protocol,
-        json_version=model.metadata.get("jsonVersion"),
-        xml_namespace=None,
-        sources={"botocore-model": f"{source}: {service} service model, error shapes"},
-        entries=list(unique.values()),
-        alternates=[],
-    )
-
-
 # --- output -----------------------------------------------------------------------------------------------
 
 
@@ -794,10 +738,6 @@ def build_seed_catalogs(seeds_dir: Path) -> dict[str, bytes]:
     return {f"{name}.json": render(builders[name](seeds), f"{name}.json") for name in SEED_CATALOGS}
 
 
-def build_botocore_catalogs() -> dict[str, bytes]:
-    return {f"{s}.json": render(build_from_botocore_model(s), f"{s}.json") for s in BOTOCORE_MODEL_SERVICES}
-
-
 def _changed(outputs: Mapping[str, bytes], out_dir: Path) -> Iterator[str]:
     for name, data in outputs.items():
         path = out_dir / name
@@ -812,9 +752,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=Path, default=None, help="the seeds folder (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=DATA_DIR, help="output folder")
     parser.add_argument("--check", action="store_true", help="compare instead of writing; exit 1 when stale")
-    parser.add_argument(
-        "--botocore-models", action="store_true", help=f"also build {', '.join(BOTOCORE_MODEL_SERVICES)}"
-    )
     args = parser.parse_args(argv)
     seeds_dir = args.seeds or default_seeds_dir()
     if not seeds_dir.is_dir():
@@ -825,8 +762,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SeedFormatError as exc:
         print(f"cannot parse the seeds: {exc}", file=sys.stderr)
         return 2
-    if args.botocore_models:
-        outputs.update(build_botocore_catalogs())
     stale = list(_changed(outputs, args.out))
     if args.check:
         for name in stale:
