@@ -13,13 +13,16 @@ GIB = 1024**3
 ACTIVATION_KEY = "AB1CD-EF2GH-IJ3KL-MN4OP-QR5ST"
 
 
-def expect(call: Any, exception: str, code: str | None, status: int = 400) -> dict[str, Any]:
+def expect(call: Any, code: str, exception: str = "InvalidGatewayRequestException") -> dict[str, Any]:
+    """`call` raises ClientError: `exception` (400) carrying operation error code `code` (None: none)."""
     response = client_error(call)
     assert response["Error"]["Code"] == exception
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == status
-    if code is not None:
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    if exception == "InvalidGatewayRequestException":
         assert response["error"]["errorCode"] == code
         assert response["Error"]["Message"] == response["message"]
+    else:
+        assert "error" not in response
     return response
 
 
@@ -123,18 +126,15 @@ def error_cases(url: str) -> None:
     missing_gateway = "arn:aws:storagegateway:us-east-1:123456789012:gateway/sgw-00000000"
     expect(
         lambda: sg.describe_gateway_information(GatewayARN=missing_gateway),
-        "InvalidGatewayRequestException",
         "GatewayNotFound",
     )
     expect(
         lambda: sg.delete_gateway(GatewayARN=missing_gateway),
-        "InvalidGatewayRequestException",
         "GatewayNotFound",
     )
     activation = {"GatewayName": "gw", "GatewayTimezone": "GMT", "GatewayRegion": "us-east-1"}
     expect(
         lambda: sg.activate_gateway(ActivationKey="not-a-key", **activation),
-        "InvalidGatewayRequestException",
         "ActivationKeyInvalid",
     )
     gateway = sg.activate_gateway(ActivationKey=ACTIVATION_KEY, GatewayType="STORED", **activation)[
@@ -142,7 +142,6 @@ def error_cases(url: str) -> None:
     ]
     expect(
         lambda: sg.activate_gateway(ActivationKey=ACTIVATION_KEY, **activation),
-        "InvalidGatewayRequestException",
         "ActivationKeyExpired",
     )
     disks = sg.list_local_disks(GatewayARN=gateway)["Disks"]
@@ -152,17 +151,14 @@ def error_cases(url: str) -> None:
     sg.add_upload_buffer(GatewayARN=gateway, DiskIds=[disks[0]["DiskId"]])
     expect(
         lambda: sg.add_working_storage(GatewayARN=gateway, DiskIds=[disks[0]["DiskId"]]),
-        "InvalidGatewayRequestException",
         "DiskAlreadyAllocated",
     )
     expect(
         lambda: sg.add_upload_buffer(GatewayARN=gateway, DiskIds=["pci-0000:99:00.0-scsi-0:0:9:0"]),
-        "InvalidGatewayRequestException",
         "DiskDoesNotExist",
     )
     expect(
         lambda: sg.add_cache(GatewayARN=gateway, DiskIds=[disks[1]["DiskId"]]),
-        "InvalidGatewayRequestException",
         "UnsupportedOperationForGatewayType",
     )
 
@@ -175,10 +171,10 @@ def error_cases(url: str) -> None:
             NetworkInterfaceId=interface,
         )
 
-    expect(lambda: stored(4, "odd"), "InvalidGatewayRequestException", "DiskSizeNotGigAligned")
-    expect(lambda: stored(5, "huge"), "InvalidGatewayRequestException", "DiskSizeGreaterThanVolumeMaxSize")
+    expect(lambda: stored(4, "odd"), "DiskSizeNotGigAligned")
+    expect(lambda: stored(5, "huge"), "DiskSizeGreaterThanVolumeMaxSize")
     volume = stored(1, "first")["VolumeARN"]
-    expect(lambda: stored(2, "first"), "InvalidGatewayRequestException", "TargetAlreadyExists")
+    expect(lambda: stored(2, "first"), "TargetAlreadyExists")
     expect(
         lambda: sg.create_cached_iscsi_volume(
             GatewayARN=gateway,
@@ -187,33 +183,26 @@ def error_cases(url: str) -> None:
             NetworkInterfaceId=interface,
             ClientToken="token-x",
         ),
-        "InvalidGatewayRequestException",
         "UnsupportedOperationForGatewayType",
     )
     missing_volume = f"{gateway}/volume/vol-00000000"
-    expect(
-        lambda: sg.delete_volume(VolumeARN=missing_volume), "InvalidGatewayRequestException", "VolumeNotFound"
-    )
+    expect(lambda: sg.delete_volume(VolumeARN=missing_volume), "VolumeNotFound")
     expect(
         lambda: sg.describe_stored_iscsi_volumes(VolumeARNs=[missing_volume]),
-        "InvalidGatewayRequestException",
         "VolumeNotFound",
     )
     expect(
         lambda: sg.create_snapshot(VolumeARN=missing_volume, SnapshotDescription="x"),
-        "InvalidGatewayRequestException",
         "VolumeNotFound",
     )
     sg.create_snapshot(VolumeARN=volume, SnapshotDescription="in progress")
     expect(
         lambda: sg.delete_volume(VolumeARN=volume),
-        "InvalidGatewayRequestException",
         "SnapshotInProgressException",
     )
     sg.shutdown_gateway(GatewayARN=gateway)
     expect(
         lambda: sg.list_local_disks(GatewayARN=gateway),
-        "InvalidGatewayRequestException",
         "GatewayNotConnected",
     )
     # Shapes and protocol: botocore validates types client-side, so constraints it does not check
@@ -222,14 +211,14 @@ def error_cases(url: str) -> None:
         lambda: sg.delete_volume(
             VolumeARN="arn:aws:storagegateway:us-east-1:123456789012:gateway/no-volume-here"
         ),
+        "",
         "ValidationException",
-        None,
     )
     assert validation["Error"]["Message"].startswith("1 validation error detected: Value ")
     expect(
         lambda: sg.update_gateway_information(GatewayARN=gateway, GatewayCapacity="Huge"),
+        "",
         "ValidationException",
-        None,
     )
 
 
