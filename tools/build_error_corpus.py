@@ -178,6 +178,11 @@ class Recorder:
     def __init__(self) -> None:
         self.last: dict[str, Any] | None = None
 
+    def take(self) -> dict[str, Any] | None:
+        """The response recorded since the last take (None when botocore parsed nothing)."""
+        last, self.last = self.last, None
+        return last
+
     def __call__(self, operation_model: Any, response_dict: Mapping[str, Any], **_: Any) -> None:
         self.last = {
             "service": operation_model.service_model.service_name,
@@ -190,7 +195,7 @@ class Recorder:
 
 
 def moto_fixtures(endpoint: str) -> list[Fixture]:
-    import boto3
+    import boto3  # type: ignore[import-untyped]
     import botocore.exceptions
     import botocore.parsers
     from botocore.config import Config
@@ -209,14 +214,14 @@ def moto_fixtures(endpoint: str) -> list[Fixture]:
     fixtures: list[Fixture] = []
 
     def expect_error(name: str, call: Callable[[], object], notes: str = "") -> None:
-        recorder.last = None
+        recorder.take()
         try:
             call()
         except botocore.exceptions.ParamValidationError as exc:
             print(f"skipped {name}: {exc}", file=sys.stderr)
             return
         except (botocore.exceptions.ClientError, botocore.parsers.ResponseParserError) as exc:
-            raw = recorder.last
+            raw = recorder.take()
             if raw is None:
                 raise RuntimeError(f"{name}: nothing recorded") from exc
             response = getattr(exc, "response", {})
@@ -324,7 +329,7 @@ def moto_fixtures(endpoint: str) -> list[Fixture]:
     queue = sqs.create_queue(QueueName="corpus")["QueueUrl"]
     expect_error(
         "sqs-getqueueattributes-invalidattribute",
-        lambda: sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["Nope"]),  # type: ignore[list-item]
+        lambda: sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["Nope"]),
     )
     expect_error(
         "sqs-changevisibility-receipthandle",
