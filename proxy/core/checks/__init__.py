@@ -100,7 +100,7 @@ def needs_body(head: RequestHead, identity: RequestIdentity) -> bool:
     x-amz-content-sha256, except an S3 presigned URL, which signs UNSIGNED-PAYLOAD), and for a form
     body that may carry the Query Action. No for everything streamed and checked incrementally.
     """
-    if has_no_body(head) and not head.has("content-length"):
+    if has_no_body(head):
         return False
     content_type = (head.get("content-type") or "").split(";", 1)[0].strip().lower()
     if content_type == _FORM and identity.protocol in (Protocol.QUERY, Protocol.EC2, Protocol.UNKNOWN):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sigv4"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sigv4"))  # the shared signing helpers
 
 from sigv4_botocore_signing import botocore_sign
 

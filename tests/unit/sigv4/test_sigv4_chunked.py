@@ -6,7 +6,6 @@ the signatures computed with this implementation must equal the documented ones.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import itertools
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum, Sha256Checks
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sigv4_botocore_signing import botocore_sign
+from sigv4_chunk_frames import signed_chunked_body
 
 from proxy.core.model import RequestHead
 from proxy.core.sigv4.auth import parse_authorization
@@ -38,8 +38,6 @@ from proxy.core.sigv4.chunked import (
     ChunkSigning,
     StreamEnd,
     TrailerField,
-    chunk_string_to_sign,
-    trailer_string_to_sign,
 )
 from proxy.core.sigv4.signing import derive_signing_key, sign
 
@@ -78,22 +76,9 @@ SIGNED = (
 def signed_body(
     payload: bytes, chunk_size: int, seed: str, *, trailer: str | None = None
 ) -> tuple[bytes, list[str]]:
-    """Frame `payload` as signed aws-chunked (optionally with a signed trailer); return (wire, signatures)."""
-    wire = bytearray()
-    previous = seed
-    signatures = []
-    pieces = [payload[i : i + chunk_size] for i in range(0, len(payload), chunk_size)] + [b""]
-    for piece in pieces:
-        previous = sign(
-            KEY, chunk_string_to_sign(AMZ_DATE, SCOPE, previous, hashlib.sha256(piece).hexdigest())
-        )
-        signatures.append(previous)
-        wire += f"{len(piece):x};chunk-signature={previous}\r\n".encode() + piece + b"\r\n"
-    if trailer is not None:
-        wire = wire[:-2]  # the final chunk's CRLF becomes the start of the trailer section
-        trailer_signature = sign(KEY, trailer_string_to_sign(AMZ_DATE, SCOPE, previous, trailer + "\n"))
-        wire += f"{trailer}\r\nx-amz-trailer-signature:{trailer_signature}\r\n\r\n".encode()
-    return bytes(wire), signatures
+    return signed_chunked_body(
+        payload, chunk_size, key=KEY, amz_date=AMZ_DATE, scope=SCOPE, seed=seed, trailer=trailer
+    )
 
 
 def test_seed_signature_matches_the_documentation() -> None:
