@@ -708,7 +708,8 @@ class S3Service:
     def _get_object(self, call: Call, target: S3Target) -> Reply:
         _, stored = self._object(call, target)
         head = call.head
-        checksum_mode = (head.get("x-amz-checksum-mode") or "").upper() == "ENABLED"
+        # A ranged GET carries no full-object checksum (the client would check it against the range).
+        checksum_mode = (head.get("x-amz-checksum-mode") or "").upper() == "ENABLED" and not head.has("range")
         headers = stored.response_headers(checksum_mode=checksum_mode)
         if_match = head.get("if-match")
         if if_match is not None and if_match.strip() not in (stored.etag, stored.etag.strip('"'), "*"):
