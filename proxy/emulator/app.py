@@ -176,6 +176,9 @@ class EmulatorHandler:
         authenticated = self.authenticator.authenticate(head, identity, raw, now)
         if authenticated.error is not None:
             return self._error_response(exchange, authenticated.error)
+        if authenticated.access_key_id is None and self.settings.authenticate and s3_style:
+            # S3 serves anonymous requests only for public resources; the emulator has none.
+            return self._error_response(exchange, self.s3.errors.error("AccessDenied"))
         try:
             body, trailers = self.s3.decode_payload(head, raw) if s3_style else (raw, ())
             forced = head.get(FORCE_ERROR_HEADER)
