@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from botocore import UNSIGNED
-
 from emulator_functional_support import EXAMPLE_KEY_ID, boto_client, client_error
 
 WRONG_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYWRONGSECRET"

@@ -7,13 +7,12 @@ import asyncio
 from typing import Any
 
 import pytest
+from emulator_functional_support import boto_client, client_error, sign_importexport_as
 
 from proxy.catalogs import load_builtin_catalogs
 from proxy.core.catalog import EntryKind, ServiceCatalog
 from proxy.emulator import FORCE_ERROR_HEADER
 from proxy.service_models import load_service_index
-
-from emulator_functional_support import boto_client, client_error, sign_importexport_as
 
 CATALOGS = load_builtin_catalogs()
 
