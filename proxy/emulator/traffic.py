@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from yarl import URL
 
 from proxy.core.model import Credential
 from proxy.emulator.errors import FORCE_ERROR_HEADER
+from proxy.service_models import load_service_index
 
 SG_TARGET = "StorageGateway_20130630"
 SG_CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -146,9 +148,17 @@ class DemoClient:
     async def importexport(self, action: str, **options: Any) -> int | None:
         body = f"Action={action}&Version=2010-06-01".encode()
         headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
-        return await self.send(
-            self.sign("importexport", "POST", f"/?Operation={action}", headers=headers, body=body, **options)
-        )
+        path = f"/?Operation={action}"
+        signing_name = _importexport_signing_name()
+        return await self.send(self.sign(signing_name, "POST", path, headers=headers, body=body, **options))
+
+
+@functools.cache
+def _importexport_signing_name() -> str:
+    """The credential-scope service Import/Export requests are signed for, as sigwatch's service index
+    knows it (botocore resolves it from the endpoint rule set at request time)."""
+    service = load_service_index().service("importexport")
+    return (service.signing_name if service is not None else None) or "importexport"
 
 
 def _region_of(endpoint_url: str) -> str:

@@ -49,15 +49,18 @@ CREDENTIALS = {
 
 @pytest.fixture
 def start_emulator(aiohttp_server: Any) -> StartEmulator:
-    """Start an emulator with settings overrides; `ssl=` serves it over TLS."""
+    """Start an emulator with settings overrides; `ssl=` serves it over TLS, `middlewares=` observe it."""
 
-    async def start(*, ssl: Any = None, **overrides: Any) -> RunningEmulator:
+    async def start(
+        *, ssl: Any = None, middlewares: tuple[Any, ...] = (), **overrides: Any
+    ) -> RunningEmulator:
         clock = Clock()
         sleeps = SleepRecorder()
         options: dict[str, Any] = {"credentials": CREDENTIALS, "clock": clock, "sleep": sleeps, "seed": 5}
         options.update(overrides)
         settings = EmulatorSettings(**options)
         app = build_emulator_app(settings)
+        app.middlewares.extend(middlewares)  # before the server freezes the application
         server = await aiohttp_server(app, host="127.0.0.1", ssl=ssl)
         return RunningEmulator(server=server, app=app, settings=settings, clock=clock, sleeps=sleeps)
 
