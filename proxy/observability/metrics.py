@@ -99,6 +99,8 @@ UNKNOWN: Final = "unknown"  # the request did not say (service or operation not 
 OTHER: Final = "other"  # a value outside the bounded vocabulary
 # Reasons the handler gives for an upstream it could not use (proxy.server.upstream.failure_from).
 UPSTREAM_FAILURE_REASONS: Final = ("refused", "dns", "tls", "timeout", "reset", "protocol")
+# Connections the listener cuts (proxy.server.listener): over the connection limit, headers too slow.
+CONNECTION_EVENTS: Final = ("connection_refused", "header_timeout")
 # SDK attempt numbers are labelled 1..9, then "10+": a bounded label however a client is configured.
 MAX_ATTEMPT_LABEL: Final = 10
 
@@ -262,7 +264,8 @@ class Metrics:
         )
         self.signatures = Counter(
             "sigwatch_signature_verifications",
-            "Requests by the state of their SigV4 signature check (e.g. valid, mismatch, unverifiable).",
+            "Requests by the outcome of their SigV4 signature check: valid, invalid, unverifiable (secret "
+            "unknown), unsigned.",
             ["service", "result"],
             registry=registry,
         )
@@ -295,7 +298,7 @@ class Metrics:
         )
         self.connection_events = Counter(
             "sigwatch_connection_events",
-            "Client connections cut by sigwatch's listener, by event (e.g. header_timeout).",
+            "Client connections cut by sigwatch's listener, by event (header_timeout, connection_refused).",
             ["event"],
             registry=registry,
         )
@@ -331,9 +334,11 @@ class Metrics:
         self._upstream_failures = _Children(self.upstream_failures)
         self._connection_events = _Children(self.connection_events)
         self._outcomes = frozenset(OUTCOMES)
-        # Known reasons exist from the start at 0, so rate() and alerts see the first failure.
+        # Known reasons and events exist from the start at 0, so rate() and alerts see the first one.
         for reason in UPSTREAM_FAILURE_REASONS:
             self._upstream_failures(reason)
+        for event in CONNECTION_EVENTS:
+            self._connection_events(self._event(event))
 
     def observe(self, record: RequestRecord) -> None:
         """Count one finished request: called exactly once per request, after it ended."""

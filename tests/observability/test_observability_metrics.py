@@ -25,6 +25,7 @@ from proxy import __version__
 from proxy.core.model import Severity
 from proxy.observability import metrics as metrics_module
 from proxy.observability.metrics import (
+    CONNECTION_EVENTS,
     DURATION_BUCKETS,
     SKEW_BUCKETS,
     UPSTREAM_FAILURE_REASONS,
@@ -154,42 +155,43 @@ def test_a_classification_is_only_counted_for_upstream_errors() -> None:
 
 def test_validation_findings_by_service_check_severity_and_mode() -> None:
     metrics, registry = new_metrics()
-    skewed = finding("date", Severity.WARNING, "RequestTimeTooSkewed")
-    unsigned_host = finding("sigv4_structure", Severity.ERROR, "IncompleteSignatureException")
+    skewed = finding("clock.window", Severity.WARNING, "RequestTimeTooSkewed")
+    unsigned_host = finding("auth.signed_headers", Severity.ERROR, "IncompleteSignatureException")
     metrics.observe(record(findings=(skewed, unsigned_host)))
     metrics.observe(record(findings=(skewed,), mode="enforce"))
     findings = "sigwatch_validation_findings_total"
-    assert value(registry, findings, service="storagegateway", check="date", severity="warning",
+    assert value(registry, findings, service="storagegateway", check="clock.window", severity="warning",
                  mode="observe") == 1  # fmt: skip
-    assert value(registry, findings, service="storagegateway", check="date", severity="warning",
+    assert value(registry, findings, service="storagegateway", check="clock.window", severity="warning",
                  mode="enforce") == 1  # fmt: skip
-    assert value(registry, findings, service="storagegateway", check="sigv4_structure", severity="error",
+    assert value(registry, findings, service="storagegateway", check="auth.signed_headers", severity="error",
                  mode="observe") == 1  # fmt: skip
 
 
 def test_rejections_count_the_first_error_finding_of_a_rejected_request() -> None:
     metrics, registry = new_metrics()
-    warning = finding("date", Severity.WARNING, "RequestTimeTooSkewed")
-    mismatch = finding("signature", Severity.ERROR, "InvalidSignatureException")
+    warning = finding("clock.window", Severity.WARNING, "RequestTimeTooSkewed")
+    mismatch = finding("signature.verify", Severity.ERROR, "InvalidSignatureException")
     metrics.observe(
         record(mode="enforce", status=400, outcome=OUTCOME_REJECTED, findings=(warning, mismatch))
     )
     # In observe mode the same findings are not rejections.
     metrics.observe(record(mode="observe", status=200, findings=(warning, mismatch)))
-    assert value(registry, "sigwatch_rejections_total", service="storagegateway", check="signature",
+    assert value(registry, "sigwatch_rejections_total", service="storagegateway", check="signature.verify",
                  code="InvalidSignatureException") == 1  # fmt: skip
-    assert value(registry, "sigwatch_rejections_total", service="storagegateway", check="date",
+    assert value(registry, "sigwatch_rejections_total", service="storagegateway", check="clock.window",
                  code="RequestTimeTooSkewed") == 0  # fmt: skip
 
 
 def test_signature_verifications_by_result() -> None:
     metrics, registry = new_metrics()
-    for state in ("valid", "valid", "mismatch", "unverifiable", "not_checked"):
+    for state in ("valid", "valid", "invalid", "unverifiable", "unsigned", "not_checked"):
         metrics.observe(record(signature_state=state))
     name = "sigwatch_signature_verifications_total"
     assert value(registry, name, service="storagegateway", result="valid") == 2
-    assert value(registry, name, service="storagegateway", result="mismatch") == 1
+    assert value(registry, name, service="storagegateway", result="invalid") == 1
     assert value(registry, name, service="storagegateway", result="unverifiable") == 1
+    assert value(registry, name, service="storagegateway", result="unsigned") == 1
     # requests whose signature was not looked at are not verifications
     assert registry.get_sample_value(name, {"service": "storagegateway", "result": "not_checked"}) is None
 
@@ -255,9 +257,13 @@ def test_upstream_connection_failures_exist_at_zero_and_count_by_reason() -> Non
 
 def test_connection_events() -> None:
     metrics, registry = new_metrics()
+    for event in CONNECTION_EVENTS:
+        assert registry.get_sample_value("sigwatch_connection_events_total", {"event": event}) == 0
     metrics.connection_event("header_timeout")
     metrics.connection_event("header_timeout")
+    metrics.connection_event("a burst of\nfree text")
     assert value(registry, "sigwatch_connection_events_total", event="header_timeout") == 2
+    assert value(registry, "sigwatch_connection_events_total", event="other") == 1
 
 
 def test_body_bytes_in_and_out() -> None:
@@ -302,7 +308,7 @@ def test_no_label_carries_an_access_key_request_id_or_path() -> None:
             access_key_id="AKIAIOSFODNN7EXAMPLE",
             invocation_id="3c5d9d7e-8a1b-4f0e-9a8e-2b7f1c0d4e5a",
             user_agent="Boto3/1.34.0",
-            findings=(finding("date", Severity.WARNING, "RequestTimeTooSkewed"),),
+            findings=(finding("clock.window", Severity.WARNING, "RequestTimeTooSkewed"),),
             skew_seconds=1.0,
             retry_attempt=1,
         )
@@ -317,7 +323,13 @@ def test_metrics_payload_is_the_registry_in_the_classic_text_format() -> None:
     metrics.observe(record())
     body, content_type = metrics_payload(registry)
     assert content_type == "text/plain; version=0.0.4; charset=utf-8"
-    assert body == generate_latest(registry)
+
+    # the same families and samples (process_* values, CPU time and memory, move between two reads)
+    def sigwatch_lines(exposition: bytes) -> list[str]:
+        return [line for line in exposition.decode().splitlines() if "sigwatch_" in line]
+
+    assert sigwatch_lines(body) == sigwatch_lines(generate_latest(registry))
+    assert "process_resident_memory_bytes" in body.decode()
     assert not multiprocess_enabled()
 
 
@@ -340,13 +352,13 @@ def test_promtool_check_metrics_finds_nothing_to_say() -> None:
             status=400,
             outcome=OUTCOME_ERROR,
             classification=error,
-            findings=(finding("date", Severity.WARNING, "RequestTimeTooSkewed"),),
+            findings=(finding("clock.window", Severity.WARNING, "RequestTimeTooSkewed"),),
             skew_seconds=-320.0,
             retry_attempt=2,
             upstream_failure="reset",
         )
     )
-    mismatch = finding("signature", Severity.ERROR, "SignatureDoesNotMatch")
+    mismatch = finding("signature.verify", Severity.ERROR, "SignatureDoesNotMatch")
     metrics.observe(record(mode="enforce", outcome=OUTCOME_REJECTED, findings=(mismatch,)))
     assert promtool_check_metrics(generate_latest(registry)) == ""
 
