@@ -28,6 +28,8 @@ def _window(ctx: CheckContext) -> Finding | None:
     skew = skew_seconds(date.moment, now)
     info.skew_seconds = skew
     limit = ctx.settings.max_skew_seconds
+    if abs(skew) <= ctx.settings.warn_skew_seconds and abs(skew) <= limit:
+        return None  # the common case: nothing to format
     window = timedelta(seconds=limit)
     fields: dict[str, object] = {
         "request_amz": date.amz,

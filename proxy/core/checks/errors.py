@@ -30,13 +30,16 @@ def dialect_of(identity: RequestIdentity) -> Dialect:
     """S3 (and S3 Control: signing name `s3`) speak S3 errors; REST-XML otherwise answers Query-style."""
     if identity.signing_name == "s3" or identity.service in ("s3", "s3control"):
         return Dialect.S3
-    return {
-        Protocol.JSON: Dialect.JSON,
-        Protocol.REST_JSON: Dialect.REST_JSON,
-        Protocol.QUERY: Dialect.QUERY,
-        Protocol.EC2: Dialect.EC2,
-        Protocol.REST_XML: Dialect.QUERY,
-    }.get(identity.protocol, Dialect.JSON)
+    return _DIALECTS.get(identity.protocol, Dialect.JSON)
+
+
+_DIALECTS = {
+    Protocol.JSON: Dialect.JSON,
+    Protocol.REST_JSON: Dialect.REST_JSON,
+    Protocol.QUERY: Dialect.QUERY,
+    Protocol.EC2: Dialect.EC2,
+    Protocol.REST_XML: Dialect.QUERY,
+}
 
 
 class Failure(StrEnum):

@@ -134,7 +134,17 @@ def canonical_headers(head: RequestHead, signed_headers: Iterable[str]) -> str:
     The names come from SignedHeaders as sent; a signed header absent from the request yields
     `name:` (the client signed a value this request does not carry, so the signature will not match).
     """
-    return "".join([f"{name}:{canonical_header_value(head.get_all(name))}\n" for name in signed_headers])
+    lines = []
+    for name in signed_headers:
+        values = head.get_all(name)
+        if len(values) == 1:
+            value = values[0]
+            # Fast path: nothing to trim or collapse (no outer spaces, no runs, no tab / CR / LF).
+            if value and value[0] != " " and value[-1] != " " and "  " not in value and value.isprintable():
+                lines.append(f"{name}:{value}\n")
+                continue
+        lines.append(f"{name}:{canonical_header_value(values)}\n")
+    return "".join(lines)
 
 
 def canonical_request(  # noqa: PLR0917 - the six lines of the canonical request, in order

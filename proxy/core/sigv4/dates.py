@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from proxy.core.model import RequestHead
 
@@ -22,6 +23,7 @@ _WEEKDAYS_SHORT = frozenset(("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))
 _WEEKDAYS_LONG = frozenset(("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"))
 
 
+@lru_cache(maxsize=4096)  # every request signed in the same second carries the same value
 def parse_amz_date(value: str) -> datetime | None:
     """`YYYYMMDD'T'HHMMSS'Z'` or None: "in UTC and in the following ISO 8601 format" (SigV4 dates)."""
     if len(value) != 16 or value[8] != "T" or value[15] != "Z":

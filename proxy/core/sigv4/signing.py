@@ -46,6 +46,36 @@ def secret_fingerprint(secret_access_key: str) -> bytes:
     return hashlib.sha256(_FINGERPRINT_LABEL + secret_access_key.encode("utf-8")).digest()
 
 
+class SigningKey:
+    """A derived key with its HMAC-SHA256 pads pre-hashed: signing one string costs two SHA-256 copies
+    instead of a fresh HMAC context (half the time of hmac.digest, measured by tools/bench_verify.py).
+
+    HMAC(K, m) = H((K ^ opad) || H((K ^ ipad) || m)) (RFC 2104), K padded to SHA-256's 64-byte block.
+    """
+
+    __slots__ = ("_inner", "_outer", "key")
+
+    def __init__(self, key: bytes) -> None:
+        block = key.ljust(64, b"\0")
+        self.key = key
+        self._inner = hashlib.sha256(block.translate(_IPAD))
+        self._outer = hashlib.sha256(block.translate(_OPAD))
+
+    def __repr__(self) -> str:  # a derived key signs for a whole day: never shown
+        return "SigningKey(<derived>)"
+
+    def sign(self, message: str) -> str:
+        inner = self._inner.copy()
+        inner.update(message.encode("utf-8", "surrogateescape"))
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
 class SigningKeyCache:
     """An LRU of derived keys keyed by (access key id, secret fingerprint, date, region, service).
 
@@ -55,7 +85,7 @@ class SigningKeyCache:
 
     def __init__(self, maxsize: int = 1024) -> None:
         self._maxsize = maxsize
-        self._keys: OrderedDict[tuple[str, bytes, str, str, str], bytes] = OrderedDict()
+        self._keys: OrderedDict[tuple[str, bytes, str, str, str], SigningKey] = OrderedDict()
         self._fingerprints: dict[str, tuple[str, bytes]] = {}
         self._lock = Lock()
         self.hits = 0
@@ -81,21 +111,26 @@ class SigningKeyCache:
         self._fingerprints[credential.access_key_id] = (secret, fingerprint)
         return fingerprint
 
-    def get(self, credential: Credential, date: str, region: str, service: str) -> bytes:
+    def signer(self, credential: Credential, date: str, region: str, service: str) -> SigningKey:
+        """The (cached) signing key of a credential scope, ready to sign."""
         cache_key = (credential.access_key_id, self._fingerprint(credential), date, region, service)
-        key = self._keys.get(cache_key)
-        if key is not None:
+        found = self._keys.get(cache_key)
+        if found is not None:
             self.hits += 1
             with suppress(KeyError):  # evicted by another thread meanwhile
                 self._keys.move_to_end(cache_key)
-            return key
+            return found
         self.misses += 1
-        key = derive_signing_key(credential.secret_access_key, date, region, service)
+        found = SigningKey(derive_signing_key(credential.secret_access_key, date, region, service))
         with self._lock:
-            self._keys[cache_key] = key
+            self._keys[cache_key] = found
             if len(self._keys) > self._maxsize:
                 self._keys.popitem(last=False)
-        return key
+        return found
+
+    def get(self, credential: Credential, date: str, region: str, service: str) -> bytes:
+        """The (cached) derived key bytes of a credential scope."""
+        return self.signer(credential, date, region, service).key
 
     def clear(self) -> None:
         with self._lock:
@@ -159,5 +194,5 @@ def compute_request_signature(
         payload_hash,
     )
     to_sign = string_to_sign(amz_date, scope.scope, canonical)
-    key = cache.get(credential, scope.date, scope.region, scope.service)
-    return RequestSignature(canonical, to_sign, sign(key, to_sign), key)
+    signer = cache.signer(credential, scope.date, scope.region, scope.service)
+    return RequestSignature(canonical, to_sign, signer.sign(to_sign), signer.key)

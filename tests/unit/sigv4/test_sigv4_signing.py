@@ -50,3 +50,14 @@ def test_sign_and_compare() -> None:
     assert signatures_equal(signature, signature)
     assert not signatures_equal(signature, signature[:-1] + ("0" if signature[-1] != "0" else "1"))
     assert not signatures_equal(signature, "é")
+
+
+def test_pre_hashed_pads_sign_exactly_like_hmac() -> None:
+    from proxy.core.sigv4.signing import SigningKey
+
+    key = derive_signing_key(SECRET, "20150830", "us-east-1", "service")
+    signer = SigningKey(key)
+    for message in ("", "AWS4-HMAC-SHA256\n20150830T123600Z\n", "é" * 100, "x" * 200):
+        assert signer.sign(message) == sign(key, message)
+    assert signer.sign("a") == signer.sign("a")  # the cached pads are copied, never consumed
+    assert key.hex() not in repr(signer)
