@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.core.identify import identify
+from proxy.core.identify import host_region, identify
 from proxy.core.model import Protocol, RequestHead, RequestIdentity
 from proxy.core.services import ServiceIndex
 from proxy.service_models import load_service_index
@@ -171,3 +171,41 @@ def test_host_only_and_unknown(index: ServiceIndex) -> None:
     identity = identify(head, index)
     assert (identity.service, identity.region) == ("sqs", "us-west-2")
     assert identify(_head("GET", "/", ("Host", "127.0.0.1:1")), index) == RequestIdentity()
+
+
+def test_scope_evidence_from_other_schemes(index: ServiceIndex) -> None:
+    sigv2 = _head("GET", "/bucket/key", ("Host", "127.0.0.1:9000"), ("Authorization", "AWS AKID:c2ln"))
+    assert (identify(sigv2, index).service, identify(sigv2, index).operation) == ("s3", "GetObject")
+    sigv4a = _head(
+        "POST",
+        "/",
+        ("Host", "127.0.0.1:1"),
+        (
+            "Authorization",
+            "AWS4-ECDSA-P256-SHA256 Credential=AKID/20240101/sts/aws4_request, SignedHeaders=host",
+        ),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    )
+    assert identify(sigv4a, index, form_body=b"Action=GetCallerIdentity&Version=2011-06-15").service == "sts"
+    presigned = _head(
+        "GET",
+        "/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F20240101%2Feu-west-1%2Fs3%2Faws4_request",
+    )
+    assert (identify(presigned, index).service, identify(presigned, index).region) == ("s3", "eu-west-1")
+
+
+@pytest.mark.parametrize(
+    ("host", "region"),
+    [
+        ("sts.amazonaws.com", None),
+        ("sts.eu-west-1.amazonaws.com", "eu-west-1"),
+        ("bucket.s3.us-west-2.amazonaws.com", "us-west-2"),
+        ("bucket.s3-us-west-2.amazonaws.com", "us-west-2"),
+        ("s3.amazonaws.com", None),
+        ("runtime.sagemaker.ap-southeast-2.amazonaws.com:443", "ap-southeast-2"),
+        ("127.0.0.1:9000", None),
+        ("localhost", None),
+    ],
+)
+def test_host_region(host: str, region: str | None) -> None:
+    assert host_region(_head("GET", "/", ("Host", host))) == region

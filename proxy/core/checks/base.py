@@ -129,6 +129,8 @@ def analysis(ctx: CheckContext) -> Analysis:
     head = ctx.request
     dialect = dialect_of(ctx.identity)
     authorization = head.get("authorization")
+    if authorization is not None and not authorization.strip():
+        authorization = None  # an empty Authorization header authenticates nothing: as if absent
     presigned = presigned_parameters(head.query)
     auth: SigV4Authorization | None = None
     error: AuthParseError | None = None

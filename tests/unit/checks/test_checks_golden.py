@@ -75,6 +75,13 @@ def test_missing_authentication(kind: str, expected: AwsError) -> None:
     assert result.first_error.error == expected
 
 
+def test_empty_authorization_header_is_missing_authentication() -> None:
+    request = signed("dynamodb").with_headers(("Authorization", " "))
+    assert first_error(request) == AwsError(
+        "MissingAuthenticationTokenException", 400, "Request is missing Authentication Token"
+    )
+
+
 def test_unsigned_s3_is_anonymous_not_an_error() -> None:
     request = signed("s3", url="https://bucket.s3.amazonaws.com/key").with_headers(("Authorization", None))
     result = run(request)
