@@ -290,3 +290,34 @@ async def test_signed_aws_chunked_upload(emulator: Any) -> None:
             assert response.status == 403
             assert "<Code>SignatureDoesNotMatch</Code>" in await response.text()
         assert emulator.state.s3.buckets["chunked-bucket"].objects["signed.bin"].data == data
+
+
+async def test_virtual_hosted_style(emulator: Any) -> None:
+    """`<bucket>.s3.localhost` names the bucket in the Host header (signed by botocore, sent to 127.0.0.1)."""
+    port = emulator.url.rsplit(":", 1)[1]
+    host = f"vhost-bucket.s3.localhost:{port}"
+    credentials = Credentials(EXAMPLE_KEY_ID, EXAMPLE_SECRET)
+
+    def signed(method: str, path: str, body: bytes = b"") -> dict[str, str]:
+        request = AWSRequest(method=method, url=f"http://{host}{path}", data=body)
+        S3SigV4Auth(credentials, "s3", REGION).add_auth(request)
+        return {**dict(request.headers.items()), "Host": host}
+
+    async with aiohttp.ClientSession() as session:
+        async with session.put(f"{emulator.url}/", headers=signed("PUT", "/")) as response:
+            assert response.status == 200, await response.text()
+        headers = signed("PUT", "/notes/today.txt", b"virtual")
+        async with session.put(
+            f"{emulator.url}/notes/today.txt", headers=headers, data=b"virtual"
+        ) as response:
+            assert response.status == 200, await response.text()
+        async with session.get(
+            f"{emulator.url}/notes/today.txt", headers=signed("GET", "/notes/today.txt")
+        ) as response:
+            assert (response.status, await response.read()) == (200, b"virtual")
+    # The same object, path-style, through boto3.
+    got = await asyncio.to_thread(
+        lambda: boto_client("s3", emulator.url).get_object(Bucket="vhost-bucket", Key="notes/today.txt")
+    )
+    assert got["Body"].read() == b"virtual"
+    assert got["ETag"] == '"' + hashlib.md5(b"virtual").hexdigest() + '"'
