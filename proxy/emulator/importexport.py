@@ -413,7 +413,13 @@ class ImportExportService:
         return _el("Success", True)
 
     def _get_shipping_label(self, call: Call, params: Mapping[str, str]) -> str:
-        job_ids = [value for name, value in sorted(params.items()) if name.startswith("jobIds.member.")]
+        # Query lists arrive as jobIds.member.1, jobIds.member.2, ... (numbered from 1).
+        members = {
+            int(name.rpartition(".")[2]): value
+            for name, value in params.items()
+            if name.startswith("jobIds.member.") and name.rpartition(".")[2].isdigit()
+        }
+        job_ids = [members[index] for index in sorted(members)]
         if not job_ids:
             raise self._missing("jobIds")
         for job_id in job_ids:
