@@ -147,6 +147,16 @@ class ServiceInfo:
         return self.signing_name == "s3"
 
 
+@dataclass(frozen=True, slots=True)
+class _Routes:
+    """One service's operations for one HTTP method: those requiring no query key, by the literal first
+    segment of their path ("" when it is a label such as {Bucket}), and those requiring query keys, by
+    the first key they require."""
+
+    always: Mapping[str, tuple[OperationInfo, ...]]
+    by_key: Mapping[str, tuple[OperationInfo, ...]]
+
+
 def _group(
     services: Iterable[ServiceInfo], key: Callable[[ServiceInfo], str | None]
 ) -> dict[str, tuple[str, ...]]:
@@ -177,6 +187,7 @@ class ServiceIndex:
     _operations: dict[str, Mapping[str, OperationInfo]] = field(
         default_factory=dict, init=False, compare=False
     )
+    _route_tables: dict[str, _Routes] = field(default_factory=dict, init=False, compare=False)
 
     def __post_init__(self) -> None:
         values = list(self.services.values())
@@ -239,6 +250,27 @@ class ServiceIndex:
     def by_endpoint_prefix(self, prefix: str) -> tuple[ServiceInfo, ...]:
         return self._resolve(self._by_endpoint.get(prefix, ()))
 
+    def _routes(self, service: str, method: str) -> _Routes:
+        key = f"{service} {method}"
+        routes = self._route_tables.get(key)
+        if routes is None:
+            always: dict[str, list[OperationInfo]] = {}
+            by_key: dict[str, list[OperationInfo]] = {}
+            for operation in self.operations(service).values():
+                if operation.http_method != method:
+                    continue
+                if operation.required_query:
+                    by_key.setdefault(operation.required_query[0][0], []).append(operation)
+                else:
+                    template = operation.path_template
+                    first = template[0] if template and not template[0].startswith("{") else ""
+                    always.setdefault(first, []).append(operation)
+            routes = _Routes(
+                {k: tuple(v) for k, v in always.items()}, {k: tuple(v) for k, v in by_key.items()}
+            )
+            self._route_tables[key] = routes
+        return routes
+
     def match_rest_operation(
         self,
         service: str,
@@ -247,10 +279,22 @@ class ServiceIndex:
         query: Mapping[str, str],
         headers: frozenset[str],
     ) -> tuple[str | None, int]:
-        """The operation of a REST request (most specific match) and its score (-1 when none)."""
+        """The operation of a REST request (most specific match) and its score (-1 when none).
+
+        Only this method's operations are tried, and of those requiring query keys only the ones whose
+        first key the request carries: S3 has ~50 GET operations, a request tries a handful.
+        """
+        routes = self._routes(service, method)
+        candidates: list[OperationInfo] = list(routes.always.get("", ()))
+        if segments:
+            candidates.extend(routes.always.get(segments[0], ()))
+        for key in query:
+            found = routes.by_key.get(key)
+            if found:
+                candidates.extend(found)
         best: str | None = None
         best_score = -1
-        for operation in self.operations(service).values():
+        for operation in candidates:
             score = operation.match(method, segments, query, headers)
             if score > best_score:
                 best, best_score = operation.name, score
