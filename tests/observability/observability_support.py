@@ -77,6 +77,24 @@ def s3_error(code: str, status: int) -> Classification:
     return classify(info, "s3", "GetObject", catalogs())
 
 
+def populated_metrics() -> tuple[Metrics, CollectorRegistry]:
+    """Metrics after one request of each kind: every sigwatch series exists."""
+    metrics, registry = new_metrics()
+    metrics.in_flight.inc()
+    metrics.connection_event("header_timeout")
+    error = storagegateway_error("InvalidGatewayRequestException", "GatewayNotFound", "ListGateways")
+    skewed = finding("clock.window", Severity.WARNING, "RequestTimeTooSkewed")
+    metrics.observe(
+        record(status=400, outcome="error", classification=error, findings=(skewed,), skew_seconds=-320.0)
+    )
+    mismatch = finding("signature.verify", Severity.ERROR, "SignatureDoesNotMatch")
+    metrics.observe(
+        record(mode="enforce", status=403, outcome="rejected", findings=(mismatch,), retry_attempt=2)
+    )
+    metrics.observe(record(status=502, outcome="upstream_failure", upstream_failure="reset", retry_attempt=1))
+    return metrics, registry
+
+
 def finding(check: str, severity: Severity, code: str, explanation: str = "") -> Finding:
     return Finding(
         check=check,
