@@ -18,15 +18,16 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from proxy.core.catalog import Category, Fault
-from proxy.core.errors.classify import Classification
-from proxy.core.errors.extract import BodyState
-from proxy.core.model import AwsError, Finding, Severity
+from proxy.catalogs import load_builtin_catalogs
+from proxy.core.errors.classify import classify, metric_code
+from proxy.core.errors.extract import extract_error
+from proxy.core.model import AwsError, Finding, Protocol, Severity
 from proxy.observability.logs import configure_logging, get_logger, log_request
 from proxy.observability.metrics import Metrics
 from proxy.record import OUTCOME_ERROR, OUTCOME_OK, RequestRecord
 
 ROUNDS = 7
+CATALOGS = load_builtin_catalogs()
 
 
 def ok_record() -> RequestRecord:
@@ -71,25 +72,13 @@ def error_record() -> RequestRecord:
             explanation="the client's clock is 6 minutes behind",
         ),
     )
-    record.classification = Classification(
-        service="storagegateway",
-        operation="DescribeGatewayInformation",
-        exception="InvalidGatewayRequestException",
-        code="InvalidGatewayRequestException",
-        operation_error="GatewayNotFound",
-        status=400,
-        documented_status=400,
-        documented_statuses=(400,),
-        category=Category.NOT_FOUND,
-        retryable=False,
-        fault=Fault.CLIENT,
-        clock_skew=False,
-        request_id="c0ffee00-0000-4000-8000-000000000000",
-        host_id=None,
-        message="The specified gateway was not found.",
-        body_state=BodyState.PARSED,
-        documented=True,
+    body = (
+        b'{"__type": "InvalidGatewayRequestException", "message": "The specified gateway was not found.",'
+        b' "error": {"errorCode": "GatewayNotFound"}}'
     )
+    headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", "c0ffee00-0000-4000")]
+    info = extract_error(Protocol.JSON, 400, headers, body)
+    record.classification = classify(info, "storagegateway", "DescribeGatewayInformation", CATALOGS)
     return record
 
 
@@ -120,7 +109,7 @@ def main() -> None:
     with open(os.devnull, "w", encoding="utf-8") as null:
         configure_logging("json", "info", stream=null)
         logger = get_logger()
-        metrics = Metrics(CollectorRegistry(), metric_code=lambda c: c.operation_error or c.code)
+        metrics = Metrics(CollectorRegistry(), metric_code=lambda c: metric_code(c, CATALOGS))
         print(f"µs per request (best of {ROUNDS} rounds of {args.requests}):")
         for name, record in (("ok", ok_record()), ("error", error_record())):
             observe = best_microseconds(partial(metrics.observe, record), args.requests)

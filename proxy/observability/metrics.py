@@ -328,7 +328,7 @@ class Metrics:
             ProcessCollector(registry=registry)
 
         self._operations: dict[tuple[str | None, str | None], _OperationChildren] = {}
-        self._upstream_errors = _Children(self.upstream_errors)
+        self._error_children: dict[tuple[Any, ...], Any] = {}
         self._findings = _Children(self.findings)
         self._rejections = _Children(self.rejections)
         self._upstream_failures = _Children(self.upstream_failures)
@@ -410,15 +410,29 @@ class Metrics:
             self._rejections(service, self._check(rejected.check), self._code(rejected.code)).inc()
 
     def _observe_error(self, classification: Any, service: str, operation: str) -> None:
-        code = self._metric_code(classification) if self._metric_code is not None else OTHER
-        self._upstream_errors(
+        # The labels follow from these facts (and the catalogs, fixed at start-up): look them up once.
+        key = (
             service,
             operation,
-            self._exception(getattr(classification, "exception", None)),
-            self._code(code, OTHER),
-            str(getattr(classification, "category", None) or UNKNOWN),
-            "true" if getattr(classification, "retryable", False) else "false",
-        ).inc()
+            classification.exception,
+            classification.code,
+            classification.operation_error,
+            classification.status,
+        )
+        child = self._error_children.get(key)
+        if child is None:
+            code = self._metric_code(classification) if self._metric_code is not None else OTHER
+            child = self.upstream_errors.labels(
+                service,
+                operation,
+                self._exception(classification.exception),
+                self._code(code, OTHER),
+                str(classification.category or UNKNOWN),
+                "true" if classification.retryable else "false",
+            )
+            if len(self._error_children) < _CHILD_CACHE_LIMIT:  # raw upstream text: bounded cache
+                self._error_children[key] = child
+        child.inc()
 
     def connection_event(self, event: str) -> None:
         """A connection cut by the listener (header_timeout, too_many_connections, ...)."""
