@@ -80,6 +80,13 @@ SKEW_BEYOND_5_MINUTES = (
     f' - sum(rate(sigwatch_clock_skew_seconds_bucket{{{S}, le=~"300|300.0"}}{RATE}))'
 )
 
+
+def share_of_requests(status_class: str) -> str:
+    """The share of requests answered with `status_class`; 0 (not "no data") when there are none."""
+    answered = rate(REQUESTS, with_label(SO, "status_class", status_class))
+    return f"(sum({answered}) or vector(0)) / {ALL_REQUESTS}"
+
+
 ROWS = [
     Row(
         "Traffic: rate, errors, duration",
@@ -97,7 +104,7 @@ ROWS = [
                 "Server error ratio (5xx)",
                 "Share of requests answered with a 5xx: the upstream's own, and 502/504 from sigwatch when "
                 "the upstream could not be used. The SLO behind the error-budget burn alerts.",
-                [Query(f"sum({rate(REQUESTS, with_label(SO, 'status_class', '5xx'))}) / {ALL_REQUESTS}")],
+                [Query(share_of_requests("5xx"))],
                 kind="stat",
                 unit="percentunit",
                 width=6,
@@ -107,7 +114,7 @@ ROWS = [
             Panel(
                 "Client error ratio (4xx)",
                 "Share of requests answered with a 4xx (not found, throttling, validation, authentication).",
-                [Query(f"sum({rate(REQUESTS, with_label(SO, 'status_class', '4xx'))}) / {ALL_REQUESTS}")],
+                [Query(share_of_requests("4xx"))],
                 kind="stat",
                 unit="percentunit",
                 width=6,
