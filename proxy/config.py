@@ -134,6 +134,38 @@ class EmulatorSettingsConfig:
     seed: int = field(default=0, metadata=_doc("seed of the fault-injection draws"))
 
 
+DEFAULT_FORWARD_ALLOW = ("*.amazonaws.com", "*.amazonaws.com.cn")
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardSettings:
+    """Forward-proxy mode (HTTP_PROXY / HTTPS_PROXY pointed at sigwatch), on the same listener."""
+
+    intercept: bool = field(
+        default=False,
+        metadata=_doc("terminate CONNECT tunnels' TLS with certificates from a local CA, to see the calls"),
+    )
+    allow: tuple[str, ...] = field(
+        default=DEFAULT_FORWARD_ALLOW,
+        metadata=_doc(
+            "destinations forwarded to (host, *.domain, host:port, IP or CIDR; upstream, emulator and "
+            "loopback always)"
+        ),
+    )
+    ca_cert: str = field(
+        default="", metadata=_doc("PEM certificate of the interception CA (empty: sigwatch's own CA)")
+    )
+    ca_key: str = field(
+        default="", metadata=_doc("PEM private key of the interception CA (empty: sigwatch's own CA)")
+    )
+    ca_bundle: str = field(
+        default="", metadata=_doc("PEM bundle to verify forwarded-to hosts with (empty: system CAs)")
+    )
+    connect_timeout: float = field(
+        default=10.0, metadata=_doc("seconds to open a connection to a forwarded-to host")
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     listen: ListenSettings = ListenSettings()
@@ -145,6 +177,7 @@ class Settings:
     logging: LoggingSettings = LoggingSettings()
     catalogs: CatalogSettings = CatalogSettings()
     emulator: EmulatorSettingsConfig = EmulatorSettingsConfig()
+    forward: ForwardSettings = ForwardSettings()
     source: str = "defaults"  # where the settings came from, for log lines
 
     @property
@@ -293,6 +326,7 @@ def validate(settings: Settings, source: str) -> Settings:
     for f in dataclasses.fields(LimitsSettings):
         if getattr(settings.limits, f.name) <= 0:
             raise ConfigError(source, f"limits.{f.name}", "must be above 0", "give a positive value")
+    _check_forward(settings.forward, source)
     if settings.upstream.ca_bundle and not Path(settings.upstream.ca_bundle).is_file():
         raise ConfigError(
             source,
@@ -301,6 +335,37 @@ def validate(settings: Settings, source: str) -> Settings:
             "give the path of a PEM file",
         )
     return settings
+
+
+def _check_forward(forward: ForwardSettings, source: str) -> None:
+    if forward.connect_timeout <= 0:
+        raise ConfigError(
+            source, "forward.connect_timeout", "must be above 0", "give a number of seconds above 0"
+        )
+    if bool(forward.ca_cert) != bool(forward.ca_key):
+        given, missing = ("ca_cert", "ca_key") if forward.ca_cert else ("ca_key", "ca_cert")
+        raise ConfigError(
+            source,
+            f"forward.{missing}",
+            f"forward.{given} is set but forward.{missing} is not",
+            "give both the CA certificate and its key, or neither (sigwatch then uses its own CA)",
+        )
+    if forward.ca_bundle and not Path(forward.ca_bundle).expanduser().is_file():
+        raise ConfigError(
+            source, "forward.ca_bundle", f"{forward.ca_bundle} does not exist", "give the path of a PEM file"
+        )
+    from proxy.server.allowlist import parse_pattern  # pure (no I/O library): safe to import here
+
+    for entry in forward.allow:
+        try:
+            parse_pattern(entry)
+        except ValueError as exc:
+            raise ConfigError(
+                source,
+                "forward.allow",
+                f"{entry!r} is not a destination pattern ({exc})",
+                'write host names ("s3.amazonaws.com"), "*.domain", "host:port", IPs or CIDRs ("10.0.0.0/8")',
+            ) from exc
 
 
 def read_file(path: Path) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import ClientConnectionError, web
 from multidict import CIMultiDict
+from yarl import URL
 
 from proxy.config import Settings
 from proxy.core.catalog import Catalogs
@@ -53,6 +54,18 @@ from proxy.record import (
     RequestRecord,
     parse_sdk_request_header,
 )
+from proxy.server.forward import (
+    KIND_FORWARD,
+    KIND_REVERSE,
+    Destination,
+    ForwardProxy,
+    destination_for,
+    is_this_listener,
+    parse_absolute,
+    refusal,
+)
+from proxy.server.listener import GuardedRequestHandler
+from proxy.server.tunnel import Tunnels, TunnelState
 from proxy.server.upstream import Upstream, UpstreamFailure, end_to_end, failure_from
 
 STREAM_CHUNK = 256 * 1024
@@ -94,30 +107,26 @@ class _Exchange:
     record: RequestRecord
     head: RequestHead
     identity: RequestIdentity
+    destination: Destination
     result: ValidationResult | None = None
 
 
-def request_head(request: web.BaseRequest) -> RequestHead:
+def request_head(request: web.BaseRequest, scheme: str = "http") -> RequestHead:
     """The request exactly as sent: raw target (origin or absolute form) and raw header bytes.
 
     For an absolute-form request (`GET http://host/path HTTP/1.1`, sent through HTTP_PROXY) aiohttp's
     raw_path is the whole URL: SigV4 signs only the path and query, so they are cut out of it here.
+    `scheme` is that of an origin-form request's connection (https on an intercepted tunnel).
     """
     target = request.raw_path
-    scheme = "http"
-    if not target.startswith("/") and "://" in target:
-        scheme, _, rest = target.partition("://")
-        slash = rest.find("/")
-        query_mark = rest.find("?")
-        if slash == -1 or (query_mark != -1 and query_mark < slash):
-            target = "/" + (rest[query_mark:] if query_mark != -1 else "")
-        else:
-            target = rest[slash:]
+    absolute = parse_absolute(target)
+    if absolute is not None:
+        target, scheme = absolute.origin_form, absolute.scheme
     headers = tuple(
         (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
         for name, value in request.raw_headers
     )
-    return RequestHead.build(request.method, target, headers, scheme=scheme.lower())
+    return RequestHead.build(request.method, target, headers, scheme=scheme)
 
 
 def _has_undecodable(head: RequestHead) -> bool:
@@ -163,6 +172,20 @@ class ProxyHandler:
             self._host_override = upstream.base.authority
         elif host_policy != "preserve":
             self._host_override = host_policy
+        base = upstream.base
+        self._reverse = Destination(
+            KIND_REVERSE, base, base.host or "", base.port or (443 if base.scheme == "https" else 80)
+        )
+        self.forward = ForwardProxy(ctx.settings, clock=clock)
+        self.tunnels = Tunnels(self.forward, self.limits)
+        if self.forward.ca is not None:
+            logger.info(
+                "tls_interception",
+                ca_cert=str(self.forward.ca.cert_path),
+                ca_created=self.forward.ca_created,
+                allow=self.forward.allowlist.describe(),
+                trust=f"run `sigwatch ca`, or set AWS_CA_BUNDLE={self.forward.ca.cert_path} in the client",
+            )
 
     # -- entry point -------------------------------------------------------------------------------
 
@@ -175,6 +198,8 @@ class ProxyHandler:
             method=request.method,
             mode=self.mode,
         )
+        if request.method == "CONNECT":
+            return await self._tunnel(request, record, started)
         self.in_flight += 1
         self.idle.clear()
         self.metrics.in_flight.inc()
@@ -184,27 +209,80 @@ class ProxyHandler:
             record.outcome = OUTCOME_CLIENT_ABORT
             raise
         finally:
-            record.duration_seconds = time.monotonic() - started
             self.metrics.in_flight.dec()
-            self.metrics.observe(record)
-            log_request(self.logger, record)
+            self._account(record, started)
             self.in_flight -= 1
             if self.in_flight == 0:
                 self.idle.set()
 
+    def _account(self, record: RequestRecord, started: float) -> None:
+        """The one metrics observation and the one log line of a request (or of a tunnel)."""
+        record.duration_seconds = time.monotonic() - started
+        self.metrics.observe(record)
+        log_request(self.logger, record)
+
+    async def _tunnel(
+        self, request: web.BaseRequest, record: RequestRecord, started: float
+    ) -> web.StreamResponse:
+        """CONNECT. A tunnel is not an in-flight request (graceful shutdown does not wait for idle
+        tunnels); an intercepted one is accounted for by its requests, not by itself."""
+        state = TunnelState()
+        try:
+            return await self.tunnels.serve(request, record, state)
+        except (ConnectionResetError, ClientConnectionError, asyncio.CancelledError):
+            record.outcome = OUTCOME_CLIENT_ABORT
+            raise
+        finally:
+            if not state.intercepted:
+                self._account(record, started)
+
     # -- the steps ---------------------------------------------------------------------------------
 
+    def _destination(self, request: web.BaseRequest) -> Destination:
+        """Where this request goes; ValueError for an absolute-form target sigwatch cannot forward."""
+        protocol = request.protocol
+        if isinstance(protocol, GuardedRequestHandler) and protocol.forward_origin is not None:
+            origin = URL(protocol.forward_origin)
+            return destination_for(KIND_FORWARD, origin.scheme, origin.raw_authority)
+        absolute = parse_absolute(request.raw_path)
+        if absolute is None:
+            return self._reverse
+        destination = destination_for(KIND_FORWARD, absolute.scheme, absolute.authority)
+        transport = request.transport
+        sockname = transport.get_extra_info("sockname") if transport is not None else None
+        return self._reverse if is_this_listener(destination, sockname) else destination
+
     async def _handle(self, request: web.BaseRequest, record: RequestRecord) -> web.StreamResponse:
-        head = request_head(request)
+        intercepted = isinstance(request.protocol, GuardedRequestHandler) and request.protocol.nested
+        head = request_head(request, "https" if intercepted else "http")
         record.user_agent = head.get("user-agent")
         record.retry_attempt, record.retry_max = parse_sdk_request_header(head.get("amz-sdk-request"))
         record.invocation_id = head.get("amz-sdk-invocation-id")
-        x = _Exchange(request, record, head, identify(head, self.ctx.services))
+        try:
+            destination = self._destination(request)
+            problem = None
+        except ValueError as exc:
+            destination, problem = self._reverse, str(exc)
+        x = _Exchange(request, record, head, identify(head, self.ctx.services), destination)
+        record.kind = destination.kind
+        if destination.kind == KIND_FORWARD:
+            record.target_host = destination.target_host
         self._note_identity(x)
+        if problem is not None:
+            record.kind = KIND_FORWARD
+            return await self._answer_bad_request(
+                x, 400, "InvalidProxyTarget", f"sigwatch cannot forward to {request.raw_path!r}: {problem}."
+            )
         if _has_undecodable(head):
             return await self._answer_bad_request(
                 x, 400, "InvalidHeaderValue", "A header is not valid UTF-8 text."
             )
+        if (
+            destination.kind == KIND_FORWARD
+            and not intercepted
+            and not self.forward.allows(destination.host, destination.port)
+        ):
+            return await self._answer_refused(x)
         body: bytes | None = None
         body_sha256: str | None = None
         expect_continue = (head.get("expect") or "").lower() == "100-continue"
@@ -308,14 +386,16 @@ class ProxyHandler:
             state["rejected"] = finding
             raise _PayloadRejected(finding)
 
-    def _upstream_headers(self, head: RequestHead) -> CIMultiDict[str]:
+    def _upstream_headers(self, head: RequestHead, destination: Destination) -> CIMultiDict[str]:
+        # Forward mode keeps the Host the client signed, which names the destination already.
+        host_override = self._host_override if destination.kind == KIND_REVERSE else None
         headers = CIMultiDict[str]()
         for name, value in end_to_end(head.headers):
             low = name.lower()
             if low == "expect":
                 continue  # aiohttp's client sends its own `Expect: 100-continue` (expect100=True)
-            if low == "host" and self._host_override is not None:
-                headers.add(name, self._host_override)
+            if low == "host" and host_override is not None:
+                headers.add(name, host_override)
             else:
                 headers.add(name, value)
         return headers
@@ -323,8 +403,8 @@ class ProxyHandler:
     async def _forward(
         self, x: _Exchange, body: bytes | None, verifier: PayloadVerifier | None, expect_continue: bool
     ) -> web.StreamResponse:
-        request, record, head = x.request, x.record, x.head
-        headers = self._upstream_headers(head)
+        request, record, head, destination = x.request, x.record, x.head, x.destination
+        headers = self._upstream_headers(head, destination)
         if expect_continue:
             # The client waits for our 100 before sending its body; it is streamed straight through.
             await request.writer.write(_CONTINUE)
@@ -337,20 +417,27 @@ class ProxyHandler:
         else:
             data = None
         target = head.path + ("?" + head.query if head.query else "")
+        options: dict[str, Any] = {}
+        origin = None
+        if destination.kind == KIND_FORWARD:
+            origin = destination.origin
+            options = {"ssl": self.forward.ssl, "timeout": self.forward.timeout}
         sent = time.monotonic()
         try:
             async with self.upstream.session.request(
                 head.method,
-                self.upstream.url_for(target),
+                self.upstream.url_for(target, origin),
                 headers=headers,
                 data=data,
                 allow_redirects=False,
                 expect100=expect_continue,
                 compress=None,
+                **options,
             ) as upstream_response:
                 record.upstream_duration_seconds = time.monotonic() - sent
                 record.upstream_status = upstream_response.status
-                self.upstream_seen = True
+                if destination.kind == KIND_REVERSE:
+                    self.upstream_seen = True
                 return await self._relay(x, upstream_response)
         except Exception as exc:
             if state:
@@ -459,12 +546,19 @@ class ProxyHandler:
         x.record.notes.append(message)
         return await self._send(x, _proxy_error(code, status, message), close=True)
 
+    async def _answer_refused(self, x: _Exchange) -> web.StreamResponse:
+        """A forward request to a destination outside the allowlist: 403, and how to allow it."""
+        finding = refusal(x.destination.host, x.destination.port)
+        x.record.findings = (finding,)
+        x.record.outcome = OUTCOME_REJECTED
+        return await self._send(x, finding.error, close=True)
+
     async def _answer_upstream_failure(self, x: _Exchange, failure: UpstreamFailure) -> web.StreamResponse:
         record = x.record
         record.outcome = OUTCOME_UPSTREAM_FAILURE
         record.upstream_failure = failure.reason
         record.notes.append(str(failure))
-        upstream = str(self.upstream.base)
+        upstream = str(x.destination.origin)
         if failure.timeout:
             error = _proxy_error(
                 "GatewayTimeout", 504, f"sigwatch: the upstream {upstream} did not answer in time."

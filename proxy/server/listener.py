@@ -4,13 +4,19 @@ aiohttp closes a connection that stays idle past its keep-alive timeout, but a c
 request head and then trickles it (slowloris) is never cut. Here every request head must be complete
 within `header_timeout` seconds of its first byte, or the client gets a 408 and the connection closes.
 Past `max_connections`, a new connection gets a 503 and is closed at once.
+
+It also gives CONNECT tunnels (proxy.server.tunnel) the few hooks aiohttp has no public API for.
+aiohttp's parser accepts `CONNECT host:port` (authority form) and marks the connection "upgraded":
+every later byte is kept aside (`_message_tail`) instead of being parsed as HTTP. A blind tunnel then
+takes those bytes the way aiohttp's own WebSockets do, with `set_parser`; an intercepted one hands
+the socket to `loop.start_tls` and serves the decrypted bytes with a nested protocol of this class.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
@@ -27,17 +33,43 @@ _BUSY_ANSWER = (
 ConnectionEvent = Callable[[str, str], None]  # (event, peer) -> None, for lifecycle log lines
 
 
-class GuardedRequestHandler(RequestHandler):
-    """A RequestHandler that enforces the header deadline and the connection cap."""
+class TunnelFeed(Protocol):
+    """What receives a blind tunnel's client bytes (the interface of aiohttp's WebSocketReader)."""
 
-    def __init__(self, manager: GuardedServer, **kwargs: Any) -> None:
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]: ...
+
+    def feed_eof(self) -> None: ...
+
+
+class GuardedRequestHandler(RequestHandler):
+    """A RequestHandler that enforces the header deadline and the connection cap.
+
+    `forward_origin` is set on the decrypted side of an intercepted CONNECT (`https://host:port`):
+    its requests are forwarded there. Such a nested connection is not counted against the cap again
+    (its client connection already is) and resolves `closed` when it ends.
+    """
+
+    def __init__(
+        self,
+        manager: GuardedServer,
+        *,
+        forward_origin: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(manager, **kwargs)
         self._guard = manager
         self._head_deadline: asyncio.TimerHandle | None = None
         self._refused = False
+        self.forward_origin = forward_origin
+        self.nested = forward_origin is not None
+        self.closed: asyncio.Future[None] = self._loop.create_future()
+        self._tunnel_open = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         guard = self._guard
+        if self.nested:
+            super().connection_made(transport)
+            return
         if guard.open_connections >= guard.max_connections:
             self._refused = True
             guard.refused_connections += 1
@@ -49,11 +81,43 @@ class GuardedRequestHandler(RequestHandler):
         super().connection_made(transport)
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        if self._refused:
+        if self._refused or self.closed.done():
             return
-        self._guard.open_connections -= 1
+        if not self.nested:
+            self._guard.open_connections -= 1
         self._cancel_deadline()
         super().connection_lost(exc)
+        self.closed.set_result(None)
+
+    # -- CONNECT tunnels -----------------------------------------------------------------------------
+
+    def open_tunnel(self, feed: TunnelFeed) -> None:
+        """Blind tunnel: from now on every byte from the client goes to `feed` (the bytes that came
+        after the CONNECT head first), as aiohttp does for an accepted WebSocket upgrade."""
+        self._tunnel_open = True
+        self._cancel_deadline()
+        self.set_parser(feed)  # type: ignore[arg-type]  # any object with feed_data/feed_eof
+
+    def take_early_bytes(self) -> bytes:
+        """Bytes the client sent after its CONNECT head, before the tunnel was answered (normally none:
+        a TLS client waits for the 200). Only for interception: a blind tunnel gets them via its feed."""
+        tail, self._message_tail = self._message_tail, b""
+        return tail
+
+    def nested_protocol(self, forward_origin: str) -> GuardedRequestHandler:
+        """A protocol for the decrypted side of this intercepted connection, served like any other."""
+        return self._guard.nested(forward_origin)
+
+    def release(self) -> None:
+        """The transport was handed to TLS (its protocol replaced): end this protocol's bookkeeping as
+        aiohttp would on connection_lost, which it will no longer receive."""
+        self.connection_lost(None)
+
+    async def shutdown(self, timeout: float | None = 15.0) -> None:
+        # A blind tunnel is never "between requests": cut it now rather than after the grace period.
+        if self._tunnel_open:
+            self.force_close()
+        await super().shutdown(timeout)
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
@@ -116,3 +180,6 @@ class GuardedServer(web.Server):
 
     def __call__(self) -> GuardedRequestHandler:
         return GuardedRequestHandler(self, loop=self._loop, **self._kwargs)
+
+    def nested(self, forward_origin: str) -> GuardedRequestHandler:
+        return GuardedRequestHandler(self, loop=self._loop, forward_origin=forward_origin, **self._kwargs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
 from dataclasses import dataclass
 
@@ -57,10 +58,17 @@ def failure_from(exc: BaseException) -> UpstreamFailure:
         return UpstreamFailure("tls", f"TLS handshake failed: {exc}")
     if isinstance(exc, aiohttp.ClientConnectorError):
         return UpstreamFailure("refused", f"cannot connect: {exc.os_error}")
+    # Plain socket errors: CONNECT tunnels open their upstream connection with asyncio directly.
+    if isinstance(exc, socket.gaierror):
+        return UpstreamFailure("dns", f"name resolution failed: {exc}")
+    if isinstance(exc, ConnectionRefusedError):
+        return UpstreamFailure("refused", f"cannot connect: {exc}")
     if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
         return UpstreamFailure("timeout", "no answer in time", timeout=True)
     if isinstance(exc, aiohttp.ServerDisconnectedError | ConnectionResetError | aiohttp.ClientOSError):
         return UpstreamFailure("reset", f"connection lost: {exc}")
+    if isinstance(exc, OSError):
+        return UpstreamFailure("refused", f"cannot connect: {exc}")
     return UpstreamFailure("protocol", f"bad upstream answer: {type(exc).__name__}: {exc}")
 
 
@@ -104,9 +112,10 @@ class Upstream:
             )
         return self._session
 
-    def url_for(self, raw_target: str) -> URL:
-        """The upstream URL for an origin-form target, path and query exactly as the client sent them."""
-        return URL(str(self.base) + raw_target, encoded=True)
+    def url_for(self, raw_target: str, origin: URL | None = None) -> URL:
+        """The URL for an origin-form target at `origin` (default: the configured upstream), path and
+        query exactly as the client sent them."""
+        return URL(str(origin or self.base) + raw_target, encoded=True)
 
     async def probe(self) -> bool:
         """Can a TCP (and TLS) connection to the upstream be opened? Used for /readyz."""
