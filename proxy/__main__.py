@@ -6,4 +6,6 @@ import sys
 
 from proxy.cli import main
 
-sys.exit(main())
+# The guard matters: --workers spawns processes that re-import the parent's main module.
+if __name__ == "__main__":
+    sys.exit(main())

@@ -159,7 +159,8 @@ def _fail(error: ConfigError) -> int:
     return EXIT_CONFIG
 
 
-def _run_async(main: Coroutine[Any, Any, int]) -> int:
+def run_async(main: Coroutine[Any, Any, int]) -> int:
+    """Run the main coroutine, on uvloop when it is installed."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is optional
@@ -174,7 +175,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, overrides=_overrides(args))
     credentials = load_credentials(settings.credentials)
     configure_logging(settings.logging.format, settings.logging.level)
-    return _run_async(serve(settings, credentials))
+    return run_async(serve(settings, credentials))
 
 
 def example_credentials(path: Path | None = None) -> dict[str, Credential]:
@@ -199,7 +200,7 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, overrides=_overrides(args, skip=("credentials",)))
     credentials = example_credentials(Path(args.credentials) if args.credentials else None)
     configure_logging(settings.logging.format, settings.logging.level)
-    return _run_async(serve_emulator(settings, credentials))
+    return run_async(serve_emulator(settings, credentials))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -211,11 +212,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     credentials = example_credentials()
     configure_logging(settings.logging.format, settings.logging.level)
     if args.endpoint_url:
-        return _run_async(serve_traffic(args.endpoint_url, credentials))
+        return run_async(serve_traffic(args.endpoint_url, credentials))
     if "upstream" not in overrides:
         overrides.setdefault("upstream", {})["url"] = f"http://{settings.emulator.address}"
         settings = load_settings(args.config, overrides=overrides)
-    return _run_async(serve_demo(settings, credentials, traffic=args.traffic))
+    return run_async(serve_demo(settings, credentials, traffic=args.traffic))
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

@@ -48,7 +48,9 @@ def render_error(
         doc: dict[str, object] = {"__type": error.code, "message": error.message}
         if error.operation_error is not None:
             doc["error"] = {"errorCode": error.operation_error}
-        content_type = f"application/x-amz-json-{json_version}" if protocol is Protocol.JSON else "application/json"
+        content_type = (
+            f"application/x-amz-json-{json_version}" if protocol is Protocol.JSON else "application/json"
+        )
         headers = [("Content-Type", content_type), ("x-amzn-RequestId", request_id)]
         body = orjson.dumps(doc)
     elif protocol is Protocol.REST_JSON:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from proxy import __version__
 from proxy.catalogs import load_builtin_catalogs, load_catalog_file
@@ -22,7 +23,7 @@ from proxy.core.checks import ValidationSettings
 from proxy.core.errors.classify import metric_code
 from proxy.core.model import Credential
 from proxy.observability.logs import get_logger
-from proxy.observability.metrics import Metrics
+from proxy.observability.metrics import Metrics, metrics_payload
 from proxy.server.handler import HandlerContext, ProxyHandler, utc_now
 from proxy.server.listener import GuardedServer
 from proxy.server.upstream import Upstream
@@ -55,10 +56,14 @@ class ProxyServer:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     logger: Any = field(default_factory=get_logger)
     reuse_port: bool = False
+    serve_proxy: bool = True  # False in a --workers parent, which serves only the admin port
+    serve_admin: bool = True  # False in --workers workers
     handler: ProxyHandler | None = None
     _runners: list[web.BaseRunner] = field(default_factory=list)
     _probe: asyncio.Task[None] | None = None
     _server: GuardedServer | None = None
+    _proxy_runner: web.BaseRunner | None = None
+    extra_readiness: Callable[[], bool] | None = None  # e.g. "all workers alive" in a --workers parent
     _upstream: Upstream | None = None
     proxy_address: tuple[str, int] | None = None
     admin_address: tuple[str, int] | None = None
@@ -66,7 +71,30 @@ class ProxyServer:
 
     async def start(self) -> None:
         settings = self.settings
-        catalogs = load_catalogs(settings)
+        self._upstream = Upstream(settings.upstream)
+        catalogs = None
+        if self.serve_proxy:
+            catalogs = load_catalogs(settings)
+            await self._start_proxy(catalogs)
+        if self.serve_admin:
+            await self._start_admin()
+        self._probe = asyncio.create_task(self._probe_upstream())
+        self.logger.info(
+            "started",
+            version=__version__,
+            listen=_fmt(self.proxy_address),
+            admin=_fmt(self.admin_address),
+            upstream=settings.upstream.url,
+            mode=settings.validation.mode,
+            config=settings.source,
+            credentials=len(self.credentials),
+            catalogs=sorted(catalogs.services) if catalogs is not None else None,
+            pid=os.getpid(),
+        )
+
+    async def _start_proxy(self, catalogs: Catalogs) -> None:
+        settings = self.settings
+        assert self._upstream is not None
         context = HandlerContext(
             settings=settings,
             credentials=self.credentials,
@@ -75,7 +103,6 @@ class ProxyServer:
             validation=validation_settings(settings),
         )
         self.metrics = Metrics(self.registry, metric_code=lambda c: metric_code(c, catalogs))
-        self._upstream = Upstream(settings.upstream)
         self.handler = ProxyHandler(context, self._upstream, self.metrics, self.logger, clock=self.clock)
         limits = settings.limits
         self._server = GuardedServer(
@@ -89,34 +116,26 @@ class ProxyServer:
             max_headers=limits.max_headers,
             access_log=None,
         )
-        proxy_runner = web.ServerRunner(self._server, shutdown_timeout=limits.shutdown_grace)
-        await proxy_runner.setup()
-        self._runners.append(proxy_runner)
+        runner = web.ServerRunner(self._server, shutdown_timeout=limits.shutdown_grace)
+        await runner.setup()
+        self._proxy_runner = runner
+        self._runners.append(runner)
         host, port = split_address(settings.listen.address)
-        site = web.TCPSite(proxy_runner, host, port, reuse_port=self.reuse_port or None, backlog=1024)
+        site = web.TCPSite(runner, host, port, reuse_port=self.reuse_port or None, backlog=1024)
         await site.start()
-        self.proxy_address = _bound(proxy_runner)
+        self.proxy_address = _bound(runner)
 
-        admin_runner = web.AppRunner(self._admin_app(), access_log=None)
-        await admin_runner.setup()
-        self._runners.append(admin_runner)
-        admin_host, admin_port = split_address(settings.admin.address)
-        await web.TCPSite(admin_runner, admin_host, admin_port, reuse_port=self.reuse_port or None).start()
-        self.admin_address = _bound(admin_runner)
-        self._probe = asyncio.create_task(self._probe_upstream())
-        self.logger.info(
-            "started",
-            version=__version__,
-            listen=_fmt(self.proxy_address),
-            admin=_fmt(self.admin_address),
-            upstream=settings.upstream.url,
-            mode=settings.validation.mode,
-            config=settings.source,
-            credentials=len(self.credentials),
-            catalogs=sorted(catalogs.services) if hasattr(catalogs, "services") else None,
-        )
+    async def _start_admin(self) -> None:
+        runner = web.AppRunner(self._admin_app(), access_log=None)
+        await runner.setup()
+        self._runners.append(runner)
+        host, port = split_address(self.settings.admin.address)
+        await web.TCPSite(runner, host, port).start()
+        self.admin_address = _bound(runner)
 
     def _connection_event(self, event: str, peer: str) -> None:
+        """A connection the listener cut or refused: one log line and one count each."""
+        self.metrics.connection_event(event)
         self.logger.warning(event, client=peer)
 
     def _admin_app(self) -> web.Application:
@@ -127,14 +146,16 @@ class ProxyServer:
         return app
 
     async def _metrics(self, _request: web.Request) -> web.Response:
-        body = generate_latest(self.registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        body, content_type = metrics_payload(self.registry)
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def _healthz(self, _request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "version": __version__})
 
     async def _readyz(self, _request: web.Request) -> web.Response:
         ready = self.ready or (self.handler is not None and self.handler.upstream_seen)
+        if self.extra_readiness is not None:
+            ready = ready and self.extra_readiness()
         body = {
             "status": "ready" if ready else "waiting for the upstream",
             "upstream": self.settings.upstream.url,
@@ -164,9 +185,8 @@ class ProxyServer:
             self._probe.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._probe
-        proxy_runner = self._runners[0] if self._runners else None
-        if proxy_runner is not None:
-            for site in list(proxy_runner.sites):
+        if self._proxy_runner is not None:
+            for site in list(self._proxy_runner.sites):
                 await site.stop()  # closes the listening socket: no new connections
         if self.handler is not None:
             try:
@@ -205,6 +225,10 @@ async def wait_for_signal() -> None:
 
 async def serve(settings: Settings, credentials: Mapping[str, Credential]) -> int:
     """`sigwatch run`: serve until SIGTERM/SIGINT, then shut down gracefully; exit status 0."""
+    if settings.listen.workers > 1:
+        from proxy.server.workers import serve_workers
+
+        return await serve_workers(settings, credentials)
     server = ProxyServer(settings, credentials)
     await server.start()
     try:

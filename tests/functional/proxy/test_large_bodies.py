@@ -41,7 +41,9 @@ def rss_kib(pid: int, field: str) -> int:
 
 
 @pytest.fixture
-async def sigwatch_process(aiohttp_raw_server: Any) -> AsyncIterator[tuple[str, int, dict[str, str]]]:
+async def sigwatch_process(
+    aiohttp_raw_server: Any, tmp_path: Path
+) -> AsyncIterator[tuple[str, int, dict[str, str]]]:
     received: dict[str, str] = {}
 
     async def upstream(request: web.BaseRequest) -> web.StreamResponse:
@@ -75,8 +77,8 @@ async def sigwatch_process(aiohttp_raw_server: Any) -> AsyncIterator[tuple[str, 
             "--log-format",
             "json",
         ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=(tmp_path / "stdout").open("wb"),  # files, not pipes nobody reads
+        stderr=(tmp_path / "stderr").open("wb"),
         env={**os.environ, "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""},
     )
     try:
@@ -89,12 +91,12 @@ async def sigwatch_process(aiohttp_raw_server: Any) -> AsyncIterator[tuple[str, 
                 except aiohttp.ClientConnectionError:
                     await asyncio.sleep(0.1)
             else:
-                raise AssertionError(process.stderr.read1().decode() if process.stderr else "no start")
+                raise AssertionError((tmp_path / "stderr").read_text()[-2000:])
         yield f"http://127.0.0.1:{port}", process.pid, received
     finally:
         process.terminate()
-        _, err = process.communicate(timeout=30)
-        assert process.returncode == 0, err.decode()[-2000:]
+        process.wait(timeout=30)
+        assert process.returncode == 0, (tmp_path / "stderr").read_text()[-2000:]
 
 
 @pytest.mark.slow
