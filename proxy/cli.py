@@ -41,6 +41,12 @@ example:
   sigwatch check-config config/sigwatch.example.toml
   sigwatch check-config --keys        # every key, its default and what it does
 """
+CA_EXAMPLE = """\
+example:
+  sigwatch ca                          # where the CA is (made now if needed) and how to trust it
+  export AWS_CA_BUNDLE="$(sigwatch ca --path)" HTTPS_PROXY=http://127.0.0.1:8080
+  sigwatch run --config config/local-debugging.toml    # in another shell: interception on
+"""
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -82,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="accept a credentials file readable by others (read-only container mounts)",
     )
     run.add_argument("--workers", type=int, metavar="N", help="worker processes sharing the listeners")
+    run.add_argument(
+        "--intercept",
+        action="store_true",
+        default=None,
+        help="terminate HTTPS_PROXY tunnels' TLS with the local CA to check HTTPS calls (see `sigwatch ca`)",
+    )
 
     emulate = commands.add_parser(
         "emulate",
@@ -124,6 +136,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("path", type=Path, nargs="?", help="the TOML file")
     check.add_argument("--keys", action="store_true", help="list every key with its default")
+
+    ca = commands.add_parser(
+        "ca",
+        help="the TLS-interception CA: its path and how to trust it",
+        description=(
+            "Print the path of the CA certificate that `run --intercept` issues certificates from "
+            "(creating the CA on first use, or using forward.ca_cert/ca_key when configured), and "
+            "exactly how to make clients trust it."
+        ),
+        epilog=CA_EXAMPLE,
+        formatter_class=formatter,
+    )
+    ca.add_argument("--config", type=Path, help="TOML config file (for forward.ca_cert / forward.ca_key)")
+    ca.add_argument("--path", action="store_true", help="print only the certificate's path (for scripts)")
     return parser
 
 
@@ -142,6 +168,7 @@ def _overrides(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> dict[str
         "scenario": ("emulator", "scenario"),
         "seed": ("emulator", "seed"),
         "emulator": ("emulator", "address"),
+        "intercept": ("forward", "intercept"),
     }
     overrides: dict[str, dict[str, Any]] = {}
     for attribute, (section, key) in mapping.items():
@@ -239,7 +266,35 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "emulate": cmd_emulate, "demo": cmd_demo, "check-config": cmd_check_config}
+def cmd_ca(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from proxy.tls import ca_paths, load_or_create_ca, trust_instructions
+
+    settings = load_settings(args.config)
+    paths = ca_paths(settings.forward)
+    ca, created = load_or_create_ca(paths, datetime.now(UTC))
+    if args.path:
+        print(ca.cert_path)
+        return 0
+    status = "created now" if created else "configured" if paths.configured else "existing"
+    print(f"sigwatch interception CA ({status}):")
+    print(f"  certificate: {ca.cert_path}")
+    print(f"  private key: {ca.key_path}  (mode {ca.key_path.stat().st_mode & 0o777:04o}; never share it)")
+    print(f"  subject:     {ca.certificate.subject.rfc4514_string()}")
+    print(f"  valid until: {ca.certificate.not_valid_after_utc:%Y-%m-%d}")
+    print()
+    print(trust_instructions(ca.cert_path))
+    return 0
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "emulate": cmd_emulate,
+    "demo": cmd_demo,
+    "check-config": cmd_check_config,
+    "ca": cmd_ca,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

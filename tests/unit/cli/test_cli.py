@@ -19,7 +19,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip() == f"sigwatch {__version__}"
 
 
-@pytest.mark.parametrize("command", ["run", "emulate", "demo", "check-config"])
+@pytest.mark.parametrize("command", ["run", "emulate", "demo", "check-config", "ca"])
 def test_every_command_has_help_with_an_example(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main([command, "--help"])
