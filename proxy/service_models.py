@@ -60,13 +60,32 @@ def _read_metadata(path: Path) -> dict[str, Any]:
                 raise ValueError(f"{path}: no metadata object")
 
 
-def service_info(name: str, metadata: Mapping[str, Any]) -> ServiceInfo:
-    """A ServiceInfo from a model's metadata block."""
+def credential_scope_services(endpoints: Mapping[str, Any]) -> dict[str, str]:
+    """Endpoint prefix -> the service name SDKs put in the credential scope, where botocore's endpoint
+    data overrides it (`credentialScope.service`): e.g. Import/Export signs as `IngestionService`."""
+    found: dict[str, set[str]] = {}
+    for partition in endpoints.get("partitions", ()):
+        for prefix, service in partition.get("services", {}).items():
+            scopes = [service.get("defaults", {})] + list(service.get("endpoints", {}).values())
+            for scope in scopes:
+                name = scope.get("credentialScope", {}).get("service")
+                if name:
+                    found.setdefault(prefix, set()).add(name)
+    return {prefix: next(iter(names)) for prefix, names in found.items() if len(names) == 1}
+
+
+def service_info(
+    name: str, metadata: Mapping[str, Any], scope_services: Mapping[str, str] | None = None
+) -> ServiceInfo:
+    """A ServiceInfo from a model's metadata block (and the endpoint data's credential scopes)."""
     protocols = tuple(metadata.get("protocols") or (metadata.get("protocol", ""),))
     primary = next((PROTOCOLS[p] for p in protocols if p in PROTOCOLS), None)
     if primary is None:
         primary = PROTOCOLS.get(metadata.get("protocol", ""), Protocol.UNKNOWN)
     endpoint_prefix = metadata.get("endpointPrefix", name)
+    # botocore's signer takes the model's signingName, else the endpoint's credentialScope service,
+    # else the endpoint prefix.
+    signing_name = metadata.get("signingName") or (scope_services or {}).get(endpoint_prefix, endpoint_prefix)
     return ServiceInfo(
         name=name,
         protocol=primary,
@@ -74,7 +93,7 @@ def service_info(name: str, metadata: Mapping[str, Any]) -> ServiceInfo:
         protocols=protocols,
         json_version=metadata.get("jsonVersion"),
         target_prefix=metadata.get("targetPrefix"),
-        signing_name=metadata.get("signingName", endpoint_prefix),
+        signing_name=signing_name,
         endpoint_prefix=endpoint_prefix,
         xml_namespace=metadata.get("xmlNamespace"),
         global_endpoint=metadata.get("globalEndpoint"),
@@ -117,13 +136,14 @@ def load_service_index() -> ServiceIndex:
     loader = botocore.loaders.create_loader()
     services: dict[str, ServiceInfo] = {}
     versions: dict[str, str] = {}
+    scope_services = credential_scope_services(loader.load_data("endpoints"))
     for name in loader.list_available_services(_MODEL):
         try:
             version = loader.determine_latest_version(name, _MODEL)
             path = _model_file(loader, name, version)
             if path is None:
                 continue
-            services[name] = service_info(name, _read_metadata(path))
+            services[name] = service_info(name, _read_metadata(path), scope_services)
             versions[name] = version
         except (OSError, ValueError, botocore.exceptions.DataNotFoundError):
             continue

@@ -22,7 +22,7 @@ from proxy.core.catalog import Catalogs, merge_catalogs
 from proxy.core.checks import ValidationSettings
 from proxy.core.errors.classify import metric_code
 from proxy.core.model import Credential
-from proxy.observability.logs import get_logger
+from proxy.observability.logs import get_logger, register_secrets
 from proxy.observability.metrics import Metrics, metrics_payload
 from proxy.server.handler import HandlerContext, ProxyHandler, utc_now
 from proxy.server.listener import GuardedServer
@@ -71,6 +71,8 @@ class ProxyServer:
 
     async def start(self) -> None:
         settings = self.settings
+        # Defence in depth: any of these values reaching a log line is replaced by [redacted].
+        register_secrets(v for c in self.credentials.values() for v in (c.secret_access_key, c.session_token))
         self._upstream = Upstream(settings.upstream)
         catalogs = None
         if self.serve_proxy:

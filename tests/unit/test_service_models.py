@@ -86,3 +86,25 @@ def test_hand_made_index() -> None:
     )
     assert index.match_rest_operation("demo", "GET", ["things", "7"], {}, frozenset()) == ("GetThing", 23)
     assert index.match_rest_operation("demo", "PUT", ["things", "7"], {}, frozenset())[0] is None
+
+
+def test_signing_name_follows_the_endpoint_credential_scope() -> None:
+    """botocore signs Import/Export as `IngestionService` (endpoints.json credentialScope), not the
+    endpoint prefix: the index must agree or the verifier refuses what AWS accepts."""
+    from proxy.service_models import credential_scope_services, load_service_index
+
+    endpoints = {
+        "partitions": [
+            {
+                "services": {
+                    "importexport": {
+                        "endpoints": {"aws-global": {"credentialScope": {"service": "IngestionService"}}}
+                    }
+                }
+            }
+        ]
+    }
+    assert credential_scope_services(endpoints) == {"importexport": "IngestionService"}
+    index = load_service_index()
+    assert [s.name for s in index.by_signing_name("IngestionService")] == ["importexport"]
+    assert index.service("importexport").signing_name == "IngestionService"

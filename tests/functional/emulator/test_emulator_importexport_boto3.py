@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
 from emulator_functional_support import boto_client, client_error, sign_importexport_as
 
 from proxy.service_models import load_service_index
@@ -80,12 +79,6 @@ async def test_job_lifecycle_and_errors(emulator: Any) -> None:
         assert response["ResponseMetadata"]["HTTPHeaders"]["content-type"] == "text/xml"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="botocore signs Import/Export for the service 'IngestionService' (its endpoint rule set); "
-    "proxy/service_models.py reads the signing name from the model metadata only ('importexport'), "
-    "so the shared verifier refuses what AWS accepts",
-)
 async def test_default_boto3_client_is_accepted(emulator: Any) -> None:
     jobs = await asyncio.to_thread(lambda: boto_client("importexport", emulator.url).list_jobs())
     assert jobs["Jobs"] == []
