@@ -34,6 +34,20 @@ class _IndentedDumper(yaml.SafeDumper):
         super().increase_indent(flow, False)
 
 
+def _string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    """Multi-line PromQL as a literal block (`|`), as alerts.yml writes it, not an escaped string."""
+    if "\n" in value:
+        text = "\n".join(line.rstrip() for line in value.splitlines()) + ("\n" if value.endswith("\n") else "")
+        return dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|")
+    if len(value) > 72 and " " in value:
+        # A long one-line expression folds (`>`): its line breaks read back as the spaces they replace.
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=">")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+_IndentedDumper.add_representer(str, _string)
+
+
 def prometheus_rule(groups: list[dict[str, Any]]) -> dict[str, Any]:
     """The PrometheusRule carrying `groups` unchanged: the operator's spec.groups is a rule file's groups."""
     return {
@@ -46,7 +60,7 @@ def prometheus_rule(groups: list[dict[str, Any]]) -> dict[str, Any]:
 
 def render(groups: list[dict[str, Any]]) -> str:
     body: str = yaml.dump(
-        prometheus_rule(groups), Dumper=_IndentedDumper, sort_keys=False, width=100, allow_unicode=True
+        prometheus_rule(groups), Dumper=_IndentedDumper, sort_keys=False, width=80, allow_unicode=True
     )
     return HEADER + body
 
