@@ -26,8 +26,8 @@ tools:
 	@bash .ci/install-tools.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check proxy tests tools
-	$(BIN)/ruff format --check proxy tests tools
+	$(BIN)/ruff check proxy tests tools deploy
+	$(BIN)/ruff format --check proxy tests tools deploy
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -66,7 +66,7 @@ def credential_scope_services(endpoints: Mapping[str, Any]) -> dict[str, str]:
     found: dict[str, set[str]] = {}
     for partition in endpoints.get("partitions", ()):
         for prefix, service in partition.get("services", {}).items():
-            scopes = [service.get("defaults", {})] + list(service.get("endpoints", {}).values())
+            scopes = [service.get("defaults", {}), *service.get("endpoints", {}).values()]
             for scope in scopes:
                 name = scope.get("credentialScope", {}).get("service")
                 if name:

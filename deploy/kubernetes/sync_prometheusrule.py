@@ -37,7 +37,9 @@ class _IndentedDumper(yaml.SafeDumper):
 def _string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     """Multi-line PromQL as a literal block (`|`), as alerts.yml writes it, not an escaped string."""
     if "\n" in value:
-        text = "\n".join(line.rstrip() for line in value.splitlines()) + ("\n" if value.endswith("\n") else "")
+        text = "\n".join(line.rstrip() for line in value.splitlines()) + (
+            "\n" if value.endswith("\n") else ""
+        )
         return dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|")
     if len(value) > 72 and " " in value:
         # A long one-line expression folds (`>`): its line breaks read back as the spaces they replace.
