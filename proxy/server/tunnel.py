@@ -39,6 +39,9 @@ from proxy.server.listener import GuardedRequestHandler
 from proxy.server.upstream import failure_from
 
 TUNNEL_CHUNK = 64 * 1024
+# Closing an intercepted connection sends TLS close_notify and waits for the client's (asyncio's
+# default is 30 s): an idle SDK connection pool never answers, so do not hold shutdown for it.
+TLS_SHUTDOWN_TIMEOUT = 2.0
 TLS_CHECK = "tls"
 CLIENT_REJECTED_CERTIFICATE = "ClientTlsHandshakeFailed"
 
@@ -256,6 +259,7 @@ class Tunnels:
                 context,
                 server_side=True,
                 ssl_handshake_timeout=self.limits.header_timeout,
+                ssl_shutdown_timeout=TLS_SHUTDOWN_TIMEOUT,
             )
         except (OSError, TimeoutError, ConnectionError) as exc:  # ssl.SSLError is an OSError
             protocol.release()
