@@ -94,3 +94,17 @@ def test_run_with_bad_credentials_exits_2_before_listening(tmp_path: Path) -> No
     assert str(credentials) in result.stderr
     assert "chmod 600" in result.stderr
     assert "abc" not in result.stderr  # the secret never appears
+
+
+def test_check_config_offline_does_not_open_named_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "pod.toml"
+    config.write_text('[credentials]\nfile = "/etc/sigwatch/credentials/credentials"\n')
+    assert main(["check-config", str(config)]) == 2  # here the file is missing: an error
+    assert "/etc/sigwatch/credentials/credentials" in capsys.readouterr().err
+    assert main(["check-config", "--offline", str(config)]) == 0
+    assert "--offline" in capsys.readouterr().out
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[validation]\nmode = 'audit'\n")
+    assert main(["check-config", "--offline", str(bad)]) == 2  # the file itself is still checked
