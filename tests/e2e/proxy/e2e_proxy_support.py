@@ -1,0 +1,286 @@
+"""Helpers of the end-to-end tests: servers on a background event loop, real clients (boto3, the AWS CLI)
+pointed at sigwatch, and the log lines sigwatch wrote for their requests.
+
+The servers (emulator, sigwatch) run in this process on their own event loop in a daemon thread, so
+that blocking clients (boto3, a subprocess) can call them from the test's thread; moto_server is a
+real subprocess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import boto3
+from aiohttp import web
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from prometheus_client import CollectorRegistry
+
+from proxy.config import load_settings
+from proxy.core.model import Credential
+from proxy.emulator import EmulatorSettings, build_emulator_app
+from proxy.server.runtime import ProxyServer
+
+T = TypeVar("T")
+
+REPO = Path(__file__).resolve().parents[3]
+AWS_CLI = Path(sys.executable).with_name("aws")
+MOTO_SERVER = Path(sys.executable).with_name("moto_server")
+
+EXAMPLE_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
+EXAMPLE_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+# The deliberately wrong secret the whole suite uses (the redaction scan knows it).
+WRONG_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYWRONGKEY00"
+# A well-formed access key id nobody configured.
+UNKNOWN_KEY_ID = "AKIAI44QH8DHBEXAMPLE"
+REGION = "us-east-1"
+EXAMPLE_CREDENTIALS = {EXAMPLE_KEY_ID: Credential(EXAMPLE_KEY_ID, EXAMPLE_SECRET)}
+
+# Response headers that are the connection's, not the message's (RFC 9110 §7.6.1), which a proxy
+# legitimately changes.
+HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
+)
+
+
+class LoopThread:
+    """An asyncio event loop running forever in a daemon thread; `run(coro)` waits for a result."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="e2e-servers", daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=30)
+        self.loop.close()
+
+
+@dataclass
+class RunningEmulator:
+    """An emulator served on 127.0.0.1; `received` lists (method, raw path) of every request it got."""
+
+    url: str
+    app: web.Application
+    runner: web.AppRunner
+    received: list[tuple[str, str]] = field(default_factory=list)
+
+
+async def start_emulator(settings: EmulatorSettings) -> RunningEmulator:
+    received: list[tuple[str, str]] = []
+
+    @web.middleware
+    async def record(request: web.Request, handler: Any) -> web.StreamResponse:
+        received.append((request.method, request.raw_path))
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    app = build_emulator_app(settings)
+    app.middlewares.append(record)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    return RunningEmulator(f"http://{host}:{port}", app, runner, received)
+
+
+@dataclass
+class RunningSigwatch:
+    server: ProxyServer
+    registry: CollectorRegistry
+
+    @property
+    def url(self) -> str:
+        assert self.server.proxy_address is not None
+        return "http://{}:{}".format(*self.server.proxy_address)
+
+    @property
+    def admin_url(self) -> str:
+        assert self.server.admin_address is not None
+        return "http://{}:{}".format(*self.server.admin_address)
+
+
+async def start_sigwatch(
+    upstream_url: str,
+    mode: str,
+    *,
+    credentials: dict[str, Credential] | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> RunningSigwatch:
+    """sigwatch (ProxyServer) on ephemeral 127.0.0.1 ports in front of `upstream_url`."""
+    settings = load_settings(
+        environ={},
+        overrides={
+            "listen": {"address": "127.0.0.1:0"},
+            "admin": {"address": "127.0.0.1:0"},
+            "upstream": {"url": upstream_url},
+            "validation": {"mode": mode},
+        },
+    )
+    registry = CollectorRegistry()
+    options: dict[str, Any] = {"registry": registry}
+    if clock is not None:
+        options["clock"] = clock
+    server = ProxyServer(settings, credentials if credentials is not None else EXAMPLE_CREDENTIALS, **options)
+    await server.start()
+    return RunningSigwatch(server, registry)
+
+
+# -- moto_server --------------------------------------------------------------------------------------
+
+
+@dataclass
+class MotoServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def request_lines(self) -> int:
+        """How many requests moto has logged so far (werkzeug writes one line per request)."""
+        return len(re.findall(r'"[A-Z]+ \S+ HTTP/1\.[01]" \d{3}', self.log.read_text(errors="replace")))
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+def start_moto(log: Path, timeout: float = 30.0) -> MotoServer:
+    """`moto_server` on 127.0.0.1, port chosen by the OS (-p 0), read back from its output file."""
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", "0"],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=environment,
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.search(r"Running on (http://127\.0\.0\.1:\d+)", log.read_text(errors="replace"))
+        if found:
+            return MotoServer(found.group(1), process, log)
+        if process.poll() is not None:
+            raise RuntimeError(f"moto_server exited with {process.returncode}: {log.read_text()}")
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"moto_server did not start within {timeout} s: {log.read_text()}")
+
+
+# -- clients ------------------------------------------------------------------------------------------
+
+
+def boto(
+    service: str,
+    endpoint_url: str,
+    *,
+    key_id: str = EXAMPLE_KEY_ID,
+    secret: str = EXAMPLE_SECRET,
+    **config: Any,
+) -> Any:
+    """A boto3 client aimed at `endpoint_url`: one attempt per call (each call is one request),
+    path-style S3 (the endpoint is an IP address)."""
+    options: dict[str, Any] = {"retries": {"total_max_attempts": 1}}
+    if service == "s3":
+        options["s3"] = {"addressing_style": "path"}
+    options.update(config)
+    return boto3.session.Session().client(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=REGION,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        config=Config(**options),
+    )
+
+
+def client_error(call: Callable[[], Any]) -> dict[str, Any]:
+    """The parsed error botocore raises for `call` (fails when the call succeeds)."""
+    try:
+        call()
+    except ClientError as error:
+        return error.response  # type: ignore[no-any-return]
+    raise AssertionError("the call succeeded; an error was expected")
+
+
+def error_code(call: Callable[[], Any]) -> str:
+    return str(client_error(call)["Error"]["Code"])
+
+
+def sigwatch_headers(response: dict[str, Any]) -> dict[str, str]:
+    """The x-sigwatch-* headers of a boto3 response (or ClientError.response)."""
+    headers = response["ResponseMetadata"]["HTTPHeaders"]
+    return {name: value for name, value in headers.items() if name.startswith("x-sigwatch-")}
+
+
+def cli_environment(directory: Path, *, secret: str = EXAMPLE_SECRET) -> dict[str, str]:
+    """Environment for `aws`: its own config and credentials files, nothing inherited from AWS_*."""
+    config = directory / "config"
+    config.write_text("[default]\nregion = us-east-1\noutput = json\n")
+    credentials = directory / "credentials"
+    credentials.write_text(
+        f"[default]\naws_access_key_id = {EXAMPLE_KEY_ID}\naws_secret_access_key = {secret}\n"
+    )
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    environment.update(
+        AWS_CONFIG_FILE=str(config),
+        AWS_SHARED_CREDENTIALS_FILE=str(credentials),
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_MAX_ATTEMPTS="1",
+        AWS_RETRY_MODE="standard",
+    )
+    return environment
+
+
+def aws(environment: dict[str, str], endpoint_url: str, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """The AWS CLI as a subprocess, aimed at `endpoint_url`."""
+    return subprocess.run(
+        [str(AWS_CLI), *arguments, "--endpoint-url", endpoint_url],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+# -- sigwatch's log lines -----------------------------------------------------------------------------
+
+
+def request_lines(logs: Any, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The `request` log lines, once there are at least `count` of them.
+
+    sigwatch writes a request's line after the last byte of its answer, so a client may hold its
+    answer a moment before the line exists: wait (bounded) for it.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = logs.events("request")
+        if len(lines) >= count or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.01)
+
+
+def lines_for(lines: Iterable[dict[str, Any]], request_id: str) -> dict[str, Any]:
+    """The one log line of the request sigwatch answered with `x-sigwatch-request-id: request_id`."""
+    found = [line for line in lines if line["request_id"] == request_id]
+    assert len(found) == 1, f"{len(found)} log lines for request {request_id}"
+    return found[0]
