@@ -114,7 +114,7 @@ def _always_allowed(settings: Settings) -> list[str]:
         host = f"[{upstream.hostname}]" if ":" in upstream.hostname else upstream.hostname
         always.append(f"{host}:{port}")
     always.append(settings.emulator.address)
-    return always
+    return list(dict.fromkeys(always))
 
 
 class ForwardProxy:
