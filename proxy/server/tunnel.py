@@ -27,6 +27,7 @@ from aiohttp.http import StreamWriter
 from proxy.config import LimitsSettings
 from proxy.core.model import AwsError, Finding, Severity
 from proxy.record import (
+    OUTCOME_BAD_REQUEST,
     OUTCOME_CLIENT_ABORT,
     OUTCOME_OK,
     OUTCOME_REJECTED,
@@ -34,7 +35,7 @@ from proxy.record import (
     RequestRecord,
 )
 from proxy.server.allowlist import split_authority
-from proxy.server.forward import ForwardProxy, refusal
+from proxy.server.forward import KIND_TUNNEL, ForwardProxy, refusal
 from proxy.server.listener import GuardedRequestHandler
 from proxy.server.upstream import failure_from
 
@@ -99,17 +100,18 @@ class Tunnels:
         """Answer a CONNECT and serve the tunnel until it ends; `record` describes it unless
         `state.intercepted` ends up True (its requests are then logged one by one instead)."""
         protocol = request.protocol
-        record.kind = "tunnel"
+        record.kind = KIND_TUNNEL
+        record.user_agent = request.headers.get("User-Agent")
         try:
             host, port = split_authority(request.raw_path)
         except ValueError:
             host, port = "", None
         if not host or port is None or not isinstance(protocol, GuardedRequestHandler):
-            record.status = 400
-            record.answered_by_proxy = True
-            record.outcome = "bad_request"
-            record.notes.append(f"CONNECT needs host:port, got {request.raw_path!r}")
-            return await self._refuse(request, _plain(400, "sigwatch: CONNECT needs host:port"))
+            return await self._bad_request(
+                request, record, f"CONNECT needs host:port, not {request.raw_path!r}"
+            )
+        if protocol.nested:
+            return await self._bad_request(request, record, "CONNECT inside an intercepted tunnel")
         record.target_host = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         if not self.forward.allows(host, port):
             finding = refusal(host, port)
@@ -121,6 +123,15 @@ class Tunnels:
         if self.forward.leaves is not None:
             return await self._intercept(request, protocol, record, state, host)
         return await self._blind(request, protocol, record, host, port)
+
+    async def _bad_request(
+        self, request: web.BaseRequest, record: RequestRecord, problem: str
+    ) -> web.StreamResponse:
+        record.status = 400
+        record.answered_by_proxy = True
+        record.outcome = OUTCOME_BAD_REQUEST
+        record.notes.append(problem)
+        return await self._refuse(request, _plain(400, f"sigwatch: {problem}"))
 
     async def _refuse(self, request: web.BaseRequest, response: web.Response) -> web.StreamResponse:
         """Answer and close: whatever the client sends next was meant for a tunnel, not for us."""
@@ -164,13 +175,31 @@ class Tunnels:
             return await self._refuse(request, _plain(record.status, text))
         record.upstream_duration_seconds = time.monotonic() - connecting
         record.status = 200
+        traffic = _Traffic()
+        try:
+            return await self._pipe(request, protocol, upstream_reader, upstream_writer, traffic)
+        finally:
+            upstream_writer.close()
+            protocol.force_close()
+            record.bytes_in = traffic.to_upstream
+            record.bytes_out = traffic.to_client
+            record.outcome = OUTCOME_OK
+
+    async def _pipe(
+        self,
+        request: web.BaseRequest,
+        protocol: GuardedRequestHandler,
+        upstream_reader: asyncio.StreamReader,
+        upstream_writer: asyncio.StreamWriter,
+        traffic: _Traffic,
+    ) -> web.StreamResponse:
+        """Copy bytes both ways until either side closes or the tunnel idles out."""
         loop = asyncio.get_running_loop()
         client_reader = StreamReader(protocol, TUNNEL_CHUNK, loop=loop)
         early = b""
         with contextlib.suppress(Exception):
             early = request.content.read_nowait()  # the pure-Python parser keeps them in the body
         response = await self._established(request)
-        traffic = _Traffic()
         if early:
             upstream_writer.write(early)
             traffic.to_upstream += len(early)
@@ -188,11 +217,6 @@ class Tunnels:
             for pipe in pipes:
                 pipe.cancel()
             await asyncio.gather(*pipes, return_exceptions=True)
-            upstream_writer.close()
-            protocol.force_close()
-            record.bytes_in = traffic.to_upstream
-            record.bytes_out = traffic.to_client
-            record.outcome = OUTCOME_OK
         return response
 
     async def _client_to_upstream(
@@ -229,7 +253,9 @@ class Tunnels:
         host: str,
     ) -> web.StreamResponse:
         transport = request.transport
-        assert transport is not None and self.forward.leaves is not None
+        assert self.forward.leaves is not None
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError("the client went away before its tunnel was opened")
         # Nothing may be read as HTTP between our 200 and the TLS layer taking the socket.
         transport.pause_reading()
         try:
@@ -242,12 +268,8 @@ class Tunnels:
             return await self._refuse(request, _plain(502, f"sigwatch: no certificate for {host}: {exc}"))
         early = protocol.take_early_bytes()
         if early:
-            record.status = 400
-            record.answered_by_proxy = True
-            record.outcome = "bad_request"
-            record.notes.append("the client sent data before the tunnel was established")
-            text = "sigwatch: wait for the 200 answer to CONNECT before sending on the tunnel"
-            return await self._refuse(request, _plain(400, text))
+            problem = "data sent before the 200 answer to CONNECT: wait for it before starting TLS"
+            return await self._bad_request(request, record, problem)
         response = await self._established(request)
         origin = f"https://{record.target_host}"
         nested = protocol.nested_protocol(origin)
@@ -267,6 +289,9 @@ class Tunnels:
             record.outcome = OUTCOME_CLIENT_ABORT
             record.findings = (_handshake_finding(host, exc),)
             return response
+        except BaseException:  # cancelled (shutdown): the socket is closed, end the bookkeeping too
+            protocol.release()
+            raise
         if tls_transport is None:  # the client went away during the handshake
             protocol.release()
             record.outcome = OUTCOME_CLIENT_ABORT
