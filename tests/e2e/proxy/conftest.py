@@ -28,14 +28,15 @@ from e2e_proxy_support import (
 
 from proxy.emulator import EmulatorSettings
 from proxy.observability.logs import configure_logging
-from tests.conftest import SINK
 
 
 @pytest.fixture(scope="session")
-def servers() -> Iterator[LoopThread]:
-    # The servers' loggers bind on first use: bind them to the suite's sink from the start (the
-    # function-scoped `logs` fixture configures the same sink again for each test).
-    configure_logging("json", "debug", stream=SINK)  # type: ignore[arg-type]
+def servers(request: pytest.FixtureRequest) -> Iterator[LoopThread]:
+    # The servers' loggers bind on first use: bind them to the suite's sink (the one the `logs`
+    # fixture of tests/conftest.py, as pytest loaded it, configures again for each test).
+    sinks = [p.SINK for p in request.config.pluginmanager.get_plugins() if hasattr(p, "SINK")]
+    assert len(sinks) == 1, "tests/conftest.py's log sink was not found"
+    configure_logging("json", "debug", stream=sinks[0])
     loop = LoopThread()
     yield loop
     loop.close()

@@ -9,13 +9,17 @@ real subprocess.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -150,9 +154,24 @@ class MotoServer:
     process: subprocess.Popen[bytes]
     log: Path
 
-    def request_lines(self) -> int:
-        """How many requests moto has logged so far (werkzeug writes one line per request)."""
-        return len(re.findall(r'"[A-Z]+ \S+ HTTP/1\.[01]" \d{3}', self.log.read_text(errors="replace")))
+    def requests_received(self, timeout: float = 10.0) -> int:
+        """How many requests moto has answered so far.
+
+        werkzeug logs a request after answering it, so a line can trail its answer: a sentinel request
+        (not counted) is sent and its line waited for first; every request answered before it has
+        its line by then.
+        """
+        sentinel = f"sigwatch-sentinel-{uuid.uuid4().hex}"
+        with contextlib.suppress(urllib.error.HTTPError):
+            urllib.request.urlopen(f"{self.url}/?{sentinel}", timeout=timeout).close()
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.log.read_text(errors="replace")
+            if sentinel in text or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+        lines = re.findall(r'"[A-Z]+ (\S+) HTTP/1\.[01]" \d{3}', text)
+        return sum(1 for path in lines if "sigwatch-sentinel-" not in path)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -279,8 +298,28 @@ def request_lines(logs: Any, count: int, timeout: float = 10.0) -> list[dict[str
         time.sleep(0.01)
 
 
-def lines_for(lines: Iterable[dict[str, Any]], request_id: str) -> dict[str, Any]:
-    """The one log line of the request sigwatch answered with `x-sigwatch-request-id: request_id`."""
-    found = [line for line in lines if line["request_id"] == request_id]
+def lines_of_invocations(
+    logs: Any, invocation_ids: Collection[str], timeout: float = 10.0
+) -> list[dict[str, Any]]:
+    """The log lines of the requests whose `amz-sdk-invocation-id` is in `invocation_ids` (boto3 sends
+    a fresh one with every call), once each of them has one."""
+    wanted = set(invocation_ids)
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [line for line in logs.events("request") if line["invocation_id"] in wanted]
+        if {line["invocation_id"] for line in lines} == wanted or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.01)
+
+
+def line_for(logs: Any, request_id: str, timeout: float = 10.0) -> dict[str, Any]:
+    """The one log line of the request sigwatch answered with `x-sigwatch-request-id: request_id`
+    (waiting, bounded, for it to be written)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [line for line in logs.events("request") if line["request_id"] == request_id]
+        if found or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
     assert len(found) == 1, f"{len(found)} log lines for request {request_id}"
     return found[0]

@@ -28,7 +28,7 @@ from e2e_proxy_support import (
     aws,
     boto,
     cli_environment,
-    lines_for,
+    line_for,
     request_lines,
     start_emulator,
     start_sigwatch,
@@ -138,13 +138,12 @@ def test_boto3_gets_the_emulators_answer_unchanged(
     direct = Recorded(service, twins.direct.url)
     proxied = Recorded(service, twins.sigwatch.url)
     pairs = [call_both(direct, proxied, call) for call in calls]
-    lines = request_lines(logs, len(calls))
     for expected, through in pairs:
         assert through.without_annotations() == expected
         # sigwatch did see (and annotate) each call, and logged it once.
         request_id = through.header("x-sigwatch-request-id")
         assert request_id is not None
-        line = lines_for(lines, request_id)
+        line = line_for(logs, request_id)
         assert (line["status"], line["sigv4"], line["findings"]) == (expected.status, "valid", [])
     assert [a.status for a in proxied.answers] == [a.status for a in direct.answers]
     assert any(a.status >= 400 for a in direct.answers)  # errors pass unchanged too

@@ -1,0 +1,397 @@
+"""Issue 3, end to end: boto3 and the AWS CLI through sigwatch in ENFORCE mode, against the emulator and
+against moto_server.
+
+- A scripted session over several services completes with zero findings, every request's signature
+  verified (`sigv4` = valid on its log line).
+- The same calls with a wrong secret, an unknown access key, a skewed clock and a body changed after
+  signing are answered by sigwatch itself (x-sigwatch-origin: proxy) with the code AWS sends for the
+  protocol, as botocore reports it, and the request never reaches the upstream.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import botocore.auth
+import pytest
+from e2e_proxy_support import (
+    UNKNOWN_KEY_ID,
+    WRONG_SECRET,
+    MotoServer,
+    RunningEmulator,
+    RunningSigwatch,
+    aws,
+    boto,
+    cli_environment,
+    client_error,
+    line_for,
+    lines_of_invocations,
+    request_lines,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+class Counted:
+    """boto3 clients whose requests are counted (one `before-send` per HTTP request), with the
+    invocation id each one carried."""
+
+    def __init__(self) -> None:
+        self.invocations: list[str] = []
+
+    def client(self, service: str, endpoint_url: str, **options: Any) -> Any:
+        client = boto(service, endpoint_url, **options)
+        client.meta.events.register("before-send.*.*", self._count)
+        return client
+
+    def _count(self, request: Any, **_: Any) -> None:
+        invocation = request.headers["amz-sdk-invocation-id"]
+        self.invocations.append(invocation.decode() if isinstance(invocation, bytes) else invocation)
+
+    def lines(self, logs: Any) -> list[dict[str, Any]]:
+        """sigwatch's log lines of these requests: exactly one each."""
+        lines = lines_of_invocations(logs, self.invocations)
+        assert sorted(line["invocation_id"] for line in lines) == sorted(self.invocations)
+        return lines
+
+
+def assert_clean(lines: list[dict[str, Any]]) -> None:
+    """Every request valid, no finding at all (not even a warning)."""
+    problems = [
+        (line["service"], line["operation"], line["sigv4"], line["findings"])
+        for line in lines
+        if line["findings"] or line["sigv4"] != "valid"
+    ]
+    assert problems == []
+
+
+# -- scripted sessions --------------------------------------------------------------------------------
+
+
+def emulator_session(clients: Counted, endpoint: str) -> None:
+    sgw = clients.client("storagegateway", endpoint)
+    arn = sgw.activate_gateway(
+        ActivationKey="-".join(uuid.uuid4().hex[i : i + 5].upper() for i in range(0, 25, 5)),
+        GatewayName=unique("session"),
+        GatewayTimezone="GMT",
+        GatewayRegion="us-east-1",
+        GatewayType="STORED",
+    )["GatewayARN"]
+    assert arn in [g["GatewayARN"] for g in sgw.list_gateways()["Gateways"]]
+    assert sgw.describe_gateway_information(GatewayARN=arn)["GatewayState"] == "RUNNING"
+    sgw.update_gateway_information(GatewayARN=arn, GatewayName=unique("renamed"))
+    disks = sgw.list_local_disks(GatewayARN=arn)["Disks"]
+    assert disks
+    assert sgw.list_volumes(GatewayARN=arn)["VolumeInfos"] == []
+
+    s3 = clients.client("s3", endpoint)
+    bucket = unique("session")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="dir/a file+name.txt", Body=b"session data", ContentType="text/plain")
+    assert s3.get_object(Bucket=bucket, Key="dir/a file+name.txt")["Body"].read() == b"session data"
+    assert s3.head_object(Bucket=bucket, Key="dir/a file+name.txt")["ContentLength"] == 12
+    s3.copy_object(Bucket=bucket, Key="copy.txt", CopySource=f"{bucket}/dir/a file+name.txt")
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="dir/")
+    assert [o["Key"] for o in listed["Contents"]] == ["dir/a file+name.txt"]
+    presigned = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "copy.txt"})
+    assert presigned.startswith(endpoint)
+    s3.delete_objects(
+        Bucket=bucket, Delete={"Objects": [{"Key": "copy.txt"}, {"Key": "dir/a file+name.txt"}]}
+    )
+    s3.delete_bucket(Bucket=bucket)
+
+
+def moto_session(clients: Counted, endpoint: str) -> None:
+    s3 = clients.client("s3", endpoint)
+    bucket = unique("moto-session")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="k.txt", Body=b"moto data")
+    assert s3.get_object(Bucket=bucket, Key="k.txt")["Body"].read() == b"moto data"
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["k.txt"]
+    s3.delete_object(Bucket=bucket, Key="k.txt")
+    s3.delete_bucket(Bucket=bucket)
+
+    sts = clients.client("sts", endpoint)
+    assert sts.get_caller_identity()["Account"]
+    assert sts.get_session_token(DurationSeconds=900)["Credentials"]["AccessKeyId"]
+
+    iam = clients.client("iam", endpoint)
+    user = unique("user")
+    iam.create_user(UserName=user, Tags=[{"Key": "team", "Value": "a b&c"}])
+    assert user in [u["UserName"] for u in iam.list_users()["Users"]]
+    iam.delete_user(UserName=user)
+
+    dynamodb = clients.client("dynamodb", endpoint)
+    table = unique("table")
+    dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.put_item(TableName=table, Item={"id": {"S": "1"}, "text": {"S": "ünïcode ✓"}})
+    assert dynamodb.get_item(TableName=table, Key={"id": {"S": "1"}})["Item"]["text"]["S"] == "ünïcode ✓"
+    assert dynamodb.scan(TableName=table)["Count"] == 1
+    dynamodb.delete_table(TableName=table)
+
+    sqs = clients.client("sqs", endpoint)
+    queue = sqs.create_queue(QueueName=unique("queue"))["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody="hello through sigwatch")
+    received = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=1)["Messages"]
+    assert received[0]["Body"] == "hello through sigwatch"
+    sqs.delete_queue(QueueUrl=queue)
+
+
+def test_emulator_session_with_boto3_has_no_findings(enforce_proxy: RunningSigwatch, logs: Any) -> None:
+    clients = Counted()
+    emulator_session(clients, enforce_proxy.url)
+    lines = clients.lines(logs)
+    assert {line["service"] for line in lines} == {"storagegateway", "s3"}
+    assert_clean(lines)
+
+
+def test_moto_session_with_boto3_has_no_findings(moto_proxy: RunningSigwatch, logs: Any) -> None:
+    clients = Counted()
+    moto_session(clients, moto_proxy.url)
+    lines = clients.lines(logs)
+    assert {line["service"] for line in lines} == {"s3", "sts", "iam", "dynamodb", "sqs"}
+    assert all(line["answered_by"] == "upstream" and line["status"] in (200, 204) for line in lines)
+    assert_clean(lines)
+
+
+def test_aws_cli_sessions_have_no_findings(
+    enforce_proxy: RunningSigwatch,
+    moto_proxy: RunningSigwatch,
+    cli_env: dict[str, str],
+    tmp_path: Path,
+    logs: Any,
+) -> None:
+    upload = tmp_path / "upload.txt"
+    upload.write_text("uploaded through sigwatch by the AWS CLI\n")
+    bucket = unique("cli-session")
+    commands = [
+        (enforce_proxy, ("storagegateway", "list-gateways")),
+        (enforce_proxy, ("s3", "mb", f"s3://{bucket}")),
+        (enforce_proxy, ("s3", "cp", str(upload), f"s3://{bucket}/upload.txt")),
+        (enforce_proxy, ("s3", "ls", f"s3://{bucket}/")),
+        (enforce_proxy, ("s3", "rm", f"s3://{bucket}/upload.txt")),
+        (enforce_proxy, ("s3", "rb", f"s3://{bucket}")),
+        (moto_proxy, ("sts", "get-caller-identity")),
+        (moto_proxy, ("iam", "list-users")),
+        (moto_proxy, ("dynamodb", "list-tables")),
+        (moto_proxy, ("sqs", "list-queues")),
+        (moto_proxy, ("s3api", "list-buckets")),
+    ]
+    for proxy, command in commands:
+        done = aws(cli_env, proxy.url, *command)
+        assert done.returncode == 0, (command, done.stderr)
+    identity = json.loads(aws(cli_env, moto_proxy.url, "sts", "get-caller-identity").stdout)
+    assert identity["Arn"]
+    lines = [line for line in request_lines(logs, len(commands) + 1) if "aws-cli/" in line["user_agent"]]
+    assert len(lines) >= len(commands) + 1
+    assert {line["service"] for line in lines} == {"storagegateway", "s3", "sts", "iam", "dynamodb", "sqs"}
+    assert_clean(lines)
+
+
+# -- the same calls, done wrong -----------------------------------------------------------------------
+
+
+def tamper(request: Any, **_: Any) -> None:
+    """Change one byte of the body after botocore signed it (the length stays the same)."""
+    body = request.body
+    if hasattr(body, "read"):
+        body = body.read()
+    if isinstance(body, str):
+        body = body.encode()
+    assert b"5" in body, body
+    at = body.rindex(b"5")
+    request.body = body[:at] + b"6" + body[at + 1 :]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One service at one upstream: a call whose body carries a `5` (tampered into a `6`), and the code
+    botocore must report for each fault."""
+
+    upstream: str  # "emulator" | "moto"
+    service: str
+    call: Callable[[Any], Any]
+    codes: dict[str, str]
+
+
+JSON_CODES = {
+    "wrong_secret": "InvalidSignatureException",
+    "unknown_key": "UnrecognizedClientException",
+    "clock_behind": "InvalidSignatureException",
+    "clock_ahead": "InvalidSignatureException",
+    "tampered": "InvalidSignatureException",
+}
+QUERY_CODES = {
+    "wrong_secret": "SignatureDoesNotMatch",
+    "unknown_key": "InvalidClientTokenId",
+    "clock_behind": "SignatureDoesNotMatch",
+    "clock_ahead": "SignatureDoesNotMatch",
+    "tampered": "SignatureDoesNotMatch",
+}
+S3_CODES = {
+    "wrong_secret": "SignatureDoesNotMatch",
+    "unknown_key": "InvalidAccessKeyId",
+    "clock_behind": "RequestTimeTooSkewed",
+    "clock_ahead": "RequestTimeTooSkewed",
+    # botocore signs the body's SHA-256 over http: S3 compares the body with x-amz-content-sha256.
+    "tampered": "XAmzContentSHA256Mismatch",
+}
+
+
+def put_object(bucket: str) -> Callable[[Any], Any]:
+    return lambda c: c.put_object(Bucket=bucket, Key="tampered.txt", Body=b"payload 5")
+
+
+CASES = [
+    Case("emulator", "storagegateway", lambda c: c.list_gateways(Limit=5), JSON_CODES),
+    Case("emulator", "s3", put_object("enforce-emulator"), S3_CODES),
+    Case("moto", "s3", put_object("enforce-moto"), S3_CODES),
+    Case("moto", "sts", lambda c: c.get_session_token(DurationSeconds=905), QUERY_CODES),
+    Case("moto", "iam", lambda c: c.list_users(MaxItems=5), QUERY_CODES),
+    Case("moto", "dynamodb", lambda c: c.list_tables(Limit=5), JSON_CODES),
+    Case("moto", "sqs", lambda c: c.list_queues(MaxResults=5), JSON_CODES),
+]
+FAULTS = ("wrong_secret", "unknown_key", "clock_behind", "clock_ahead", "tampered")
+
+
+@pytest.fixture
+def skewable(monkeypatch: pytest.MonkeyPatch) -> Callable[[timedelta], None]:
+    """Shift the clock botocore signs with (a host whose clock is wrong)."""
+    real = botocore.auth.get_current_datetime
+
+    def shift(offset: timedelta) -> None:
+        monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: real(*a, **k) + offset)
+
+    return shift
+
+
+def faulty_client(fault: str, service: str, endpoint: str, skew: Callable[[timedelta], None]) -> Any:
+    if fault == "wrong_secret":
+        return boto(service, endpoint, secret=WRONG_SECRET)
+    if fault == "unknown_key":
+        return boto(service, endpoint, key_id=UNKNOWN_KEY_ID, secret=WRONG_SECRET)
+    if fault in ("clock_behind", "clock_ahead"):
+        skew(timedelta(minutes=-20 if fault == "clock_behind" else 20))
+        return boto(service, endpoint)
+    client = boto(service, endpoint)
+    client.meta.events.register_last(
+        f"before-send.{client.meta.service_model.service_id.hyphenize()}.*", tamper
+    )
+    return client
+
+
+@dataclass
+class Upstreams:
+    emulator: RunningEmulator
+    moto: MotoServer
+    proxies: dict[str, RunningSigwatch]
+
+    def requests_received(self) -> tuple[int, int]:
+        return len(self.emulator.received), self.moto.requests_received()
+
+
+@pytest.fixture
+def upstreams(
+    emulator: RunningEmulator, moto: MotoServer, enforce_proxy: RunningSigwatch, moto_proxy: RunningSigwatch
+) -> Iterator[Upstreams]:
+    yield Upstreams(emulator, moto, {"emulator": enforce_proxy, "moto": moto_proxy})
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.upstream}-{c.service}" for c in CASES])
+def test_faults_are_answered_by_sigwatch_with_aws_codes(
+    upstreams: Upstreams, case: Case, fault: str, skewable: Callable[[timedelta], None], logs: Any
+) -> None:
+    proxy = upstreams.proxies[case.upstream]
+    if case.service == "s3":
+        boto("s3", proxy.url).create_bucket(Bucket=f"enforce-{case.upstream}")
+    before = upstreams.requests_received()
+    client = faulty_client(fault, case.service, proxy.url, skewable)
+    response = client_error(lambda: case.call(client))
+    expected = case.codes[fault]
+    assert response["Error"]["Code"] == expected
+    headers = response["ResponseMetadata"]["HTTPHeaders"]
+    assert headers["x-sigwatch-origin"] == "proxy"
+    message = response["Error"]["Message"]
+    if fault == "clock_behind" and expected != "RequestTimeTooSkewed":
+        assert message.startswith("Signature expired: ")
+    elif fault == "clock_ahead" and expected != "RequestTimeTooSkewed":
+        assert message.startswith("Signature not yet current: ")
+    elif expected == "RequestTimeTooSkewed":
+        assert message == "The difference between the request time and the current time is too large."
+        assert response["Error"]["MaxAllowedSkewMilliseconds"] == "900000"
+    line = line_for(logs, headers["x-sigwatch-request-id"])
+    assert (line["answered_by"], line["outcome"], line["upstream_status"]) == ("proxy", "rejected", None)
+    assert expected in [finding["code"] for finding in line["findings"] if finding["severity"] == "error"]
+    if fault == "tampered" and case.service == "s3":
+        # The body is checked while it streams: the upstream may see the head, never the whole body.
+        good = boto("s3", proxy.url)
+        assert (
+            client_error(lambda: good.head_object(Bucket=f"enforce-{case.upstream}", Key="tampered.txt"))[
+                "Error"
+            ]["Code"]
+            == "404"
+        )
+    else:
+        assert upstreams.requests_received() == before
+
+
+def test_aws_cli_with_a_wrong_secret_gets_the_aws_codes(
+    upstreams: Upstreams, tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    environment = cli_environment(tmp_path, secret=WRONG_SECRET)
+    before = upstreams.requests_received()
+    expectations = [
+        ("emulator", ("storagegateway", "list-gateways"), "InvalidSignatureException"),
+        ("emulator", ("s3api", "list-buckets"), "SignatureDoesNotMatch"),
+        ("moto", ("sts", "get-caller-identity"), "SignatureDoesNotMatch"),
+        ("moto", ("iam", "list-users"), "SignatureDoesNotMatch"),
+        ("moto", ("dynamodb", "list-tables"), "InvalidSignatureException"),
+        ("moto", ("sqs", "list-queues"), "InvalidSignatureException"),
+    ]
+    for upstream, command, code in expectations:
+        done = aws(environment, upstreams.proxies[upstream].url, *command)
+        assert done.returncode == 255, done.stdout
+        assert f"({code})" in done.stderr, (command, done.stderr)
+    assert upstreams.requests_received() == before
+
+
+def test_aws_cli_with_a_skewed_clock_gets_the_aws_codes(
+    upstreams: Upstreams, tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    """The CLI on a host whose clock is 20 minutes behind (its signer's clock, shifted at start-up)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import datetime\n"
+        "import awscli  # noqa: F401  (from now on `botocore` is the CLI's own copy)\n"
+        "import botocore.auth as auth\n"
+        "_real = auth.get_current_datetime\n"
+        "auth.get_current_datetime = lambda *a, **k: _real(*a, **k) - datetime.timedelta(minutes=20)\n"
+    )
+    environment = dict(cli_env, PYTHONPATH=str(site))
+    before = upstreams.requests_received()
+    for upstream, command, code in [
+        ("emulator", ("storagegateway", "list-gateways"), "InvalidSignatureException"),
+        ("emulator", ("s3api", "list-buckets"), "RequestTimeTooSkewed"),
+        ("moto", ("sts", "get-caller-identity"), "SignatureDoesNotMatch"),
+    ]:
+        done = aws(environment, upstreams.proxies[upstream].url, *command)
+        assert done.returncode == 255, done.stdout
+        assert f"({code})" in done.stderr, (command, done.stderr)
+    assert upstreams.requests_received() == before
