@@ -41,6 +41,12 @@ functional: $(STAMP)
 e2e: $(STAMP)
 	$(BIN)/pytest -q tests/e2e
 
+## bench: the benchmark harness of issue 9 (installs wrk, nginx-light, mitmproxy, py-spy; several minutes;
+## never part of `make test`); options via BENCH_ARGS, e.g. make bench BENCH_ARGS="--runs 5 --duration 20"
+bench: $(STAMP)
+	@bash .ci/install-bench-tools.sh
+	$(BIN)/python -m tests.benchmarks.harness $(BENCH_ARGS)
+
 ## catalogs: regenerate proxy/catalogs/data from ../shared/seeds
 catalogs: $(STAMP)
 	$(BIN)/python tools/build_catalogs.py
