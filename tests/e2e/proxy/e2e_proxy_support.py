@@ -323,3 +323,26 @@ def line_for(logs: Any, request_id: str, timeout: float = 10.0) -> dict[str, Any
         time.sleep(0.01)
     assert len(found) == 1, f"{len(found)} log lines for request {request_id}"
     return found[0]
+
+
+def assert_classified(logs: Any, response: dict[str, Any]) -> dict[str, Any]:
+    """An error that passed through sigwatch: its annotation headers and its log line's `error` name the
+    code botocore reports (`Error.Code`, and Storage Gateway's `error.errorCode`). Returns the line."""
+    headers = response["ResponseMetadata"]["HTTPHeaders"]
+    assert "x-sigwatch-origin" not in headers, "answered by sigwatch, not by the upstream"
+    line = line_for(logs, headers["x-sigwatch-request-id"])
+    error = line["error"]
+    assert error is not None, line
+    code = response["Error"]["Code"]
+    assert error["code"] == code
+    exception, _, detail = headers["x-sigwatch-error"].partition("/")
+    assert (exception, detail) == (error["exception"], error["operation_error"] or error["code"])
+    operation_error = response.get("error", {}).get("errorCode")
+    if operation_error:
+        assert (exception, detail) == (code, operation_error)
+    else:
+        assert code in (exception, detail)
+    retryable = "true" if error["retryable"] else "false"
+    assert headers["x-sigwatch-error-class"] == f"{error['category']}; retryable={retryable}"
+    assert (line["status"], line["outcome"]) == (response["ResponseMetadata"]["HTTPStatusCode"], "error")
+    return line
