@@ -577,12 +577,13 @@ class Bench:
         micro = (self.report.get("micro") or {}).get("figures", {})
         mitm_ratio = observe["rps"] / mitm["rps"] if observe.get("rps") and mitm.get("rps") else None
         upload_peak = enforce_upload.get("peak_rss_mb")
+        size = f"{self.options.transfer_bytes / GiB:g} GiB"
         checks: list[tuple[str, float | None, str, float]] = [
             ("sigwatch observe rps ÷ bare aiohttp rps", observe.get("x_bare"), "≥", 0.8),
             ("sigwatch observe rps ÷ mitmproxy rps", mitm_ratio, "≥", 8.0),
             ("sigwatch observe c1 p50 ÷ bare aiohttp c1 p50", observe.get("c1_p50_x_bare"), "≤", 1.2),
-            ("1 GiB aws-chunked upload: sigwatch peak RSS (MB)", upload_peak, "≤", 80.0),
-            ("1 GiB aws-chunked upload: throughput ÷ direct", enforce_upload.get("x_direct"), "≥", 0.5),
+            (f"{size} aws-chunked upload: sigwatch peak RSS (MB)", upload_peak, "≤", 80.0),
+            (f"{size} aws-chunked upload: throughput ÷ direct", enforce_upload.get("x_direct"), "≥", 0.5),
             ("--workers 2 rps ÷ --workers 1 rps", workers.get("ratio"), "≥", 1.7),
             ("SigV4 verification µs (warm key cache)", micro.get("verification_us"), "≤", 20.0),
             ("classification of an error body µs", micro.get("classification_us"), "≤", 5.0),
