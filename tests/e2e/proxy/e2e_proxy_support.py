@@ -281,6 +281,29 @@ def aws(environment: dict[str, str], endpoint_url: str, *arguments: str) -> subp
     )
 
 
+class Counted:
+    """boto3 clients whose requests are counted (one `before-send` per HTTP request), with the
+    invocation id each one carried."""
+
+    def __init__(self) -> None:
+        self.invocations: list[str] = []
+
+    def client(self, service: str, endpoint_url: str, **options: Any) -> Any:
+        client = boto(service, endpoint_url, **options)
+        client.meta.events.register("before-send.*.*", self._count)
+        return client
+
+    def _count(self, request: Any, **_: Any) -> None:
+        invocation = request.headers["amz-sdk-invocation-id"]
+        self.invocations.append(invocation.decode() if isinstance(invocation, bytes) else invocation)
+
+    def lines(self, logs: Any) -> list[dict[str, Any]]:
+        """sigwatch's log lines of these requests: exactly one each."""
+        lines = lines_of_invocations(logs, self.invocations)
+        assert sorted(line["invocation_id"] for line in lines) == sorted(self.invocations)
+        return lines
+
+
 # -- sigwatch's log lines -----------------------------------------------------------------------------
 
 

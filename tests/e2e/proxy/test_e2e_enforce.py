@@ -23,6 +23,7 @@ import pytest
 from e2e_proxy_support import (
     UNKNOWN_KEY_ID,
     WRONG_SECRET,
+    Counted,
     MotoServer,
     RunningEmulator,
     RunningSigwatch,
@@ -31,7 +32,6 @@ from e2e_proxy_support import (
     cli_environment,
     client_error,
     line_for,
-    lines_of_invocations,
     request_lines,
 )
 
@@ -40,29 +40,6 @@ pytestmark = pytest.mark.e2e
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-class Counted:
-    """boto3 clients whose requests are counted (one `before-send` per HTTP request), with the
-    invocation id each one carried."""
-
-    def __init__(self) -> None:
-        self.invocations: list[str] = []
-
-    def client(self, service: str, endpoint_url: str, **options: Any) -> Any:
-        client = boto(service, endpoint_url, **options)
-        client.meta.events.register("before-send.*.*", self._count)
-        return client
-
-    def _count(self, request: Any, **_: Any) -> None:
-        invocation = request.headers["amz-sdk-invocation-id"]
-        self.invocations.append(invocation.decode() if isinstance(invocation, bytes) else invocation)
-
-    def lines(self, logs: Any) -> list[dict[str, Any]]:
-        """sigwatch's log lines of these requests: exactly one each."""
-        lines = lines_of_invocations(logs, self.invocations)
-        assert sorted(line["invocation_id"] for line in lines) == sorted(self.invocations)
-        return lines
 
 
 def assert_clean(lines: list[dict[str, Any]]) -> None:
