@@ -296,7 +296,11 @@ def console_line(event: MutableMapping[str, Any], colors: bool) -> str:
     Then one dimmed `↳` line per finding (and for a skewed clock), so a developer sees why at a glance.
     """
     status = str(event.get("status", ""))
+    if event.get("kind") == "tunnel":
+        return _tunnel_line(event, status, colors)
     target = f"{event.get('service') or '?'}.{event.get('operation') or '?'}"
+    if event.get("kind") == "forward" and event.get("target_host"):
+        target = f"{target} → {event['target_host']}"
     parts = [str(event.get("method", "")), target, status]
     error = event.get("error")
     if isinstance(error, dict):
@@ -323,6 +327,38 @@ def console_line(event: MutableMapping[str, Any], colors: bool) -> str:
     else:
         extras = [f"  ↳ {e}" for e in extras]
     return "\n".join([line, *extras])
+
+
+def _tunnel_line(event: MutableMapping[str, Any], status: str, colors: bool) -> str:
+    """`CONNECT s3.amazonaws.com:443 200 blind tunnel ↑1.2 KiB ↓35.0 KiB 2.3s`"""
+    parts = [
+        "CONNECT",
+        str(event.get("target_host") or "?"),
+        status,
+        "blind tunnel" if status == "200" else str(event.get("outcome") or ""),
+        f"↑{_size(event.get('bytes_in'))} ↓{_size(event.get('bytes_out'))}",
+        f"{float(event.get('duration_ms') or 0) / 1000:.1f}s",
+    ]
+    line = " ".join(p for p in parts if p)
+    extras = [f"  ↳ {f.get('explanation')}" for f in event.get("findings") or []]
+    if colors:
+        line = f"{_STYLES.get(status[:1], '')}{line}{_RESET}"
+        extras = [f"{_DIM}{e}{_RESET}" for e in extras]
+    return "\n".join([line, *extras])
+
+
+def _size(value: object) -> str:
+    size = float(value) if isinstance(value, int | float) else 0.0
+    if size < 1024:
+        return f"{size:.0f} B"
+    size /= 1024
+    unit = "KiB"
+    for bigger in ("MiB", "GiB"):
+        if size < 1024:
+            break
+        size /= 1024
+        unit = bigger
+    return f"{size:.1f} {unit}"
 
 
 class _ConsoleRenderer:

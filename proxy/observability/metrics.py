@@ -67,6 +67,8 @@ DURATION_BUCKETS: Final = (
 # Dense around 0 (x-amz-date has one-second resolution, so a good clock lands in (-1, 1]), then the
 # early-warning threshold (5 min), 10 and 14 minutes, and AWS's ±15 minute window, with one bucket
 # past it on each side.
+# Blind tunnels: one API call (under a second) to long-lived SDK connections (minutes).
+TUNNEL_BUCKETS = (0.01, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600)
 SKEW_BUCKETS: Final = (
     -1800.0,
     -900.0,
@@ -302,6 +304,24 @@ class Metrics:
             ["event"],
             registry=registry,
         )
+        self.tunnels = Counter(
+            "sigwatch_tunnels",
+            "CONNECT tunnels relayed blind (not intercepted: their requests are not seen), by outcome.",
+            ["outcome"],
+            registry=registry,
+        )
+        self.tunnel_bytes = Counter(
+            "sigwatch_tunnel_bytes",
+            "Bytes relayed through blind CONNECT tunnels, by direction (client_to_target, target_to_client).",
+            ["direction"],
+            registry=registry,
+        )
+        self.tunnel_duration = Histogram(
+            "sigwatch_tunnel_duration_seconds",
+            "How long blind CONNECT tunnels stayed open.",
+            buckets=TUNNEL_BUCKETS,
+            registry=registry,
+        )
         self.bytes_in = Counter(
             "sigwatch_request_body_bytes",
             "Request body bytes received from clients.",
@@ -342,6 +362,9 @@ class Metrics:
 
     def observe(self, record: RequestRecord) -> None:
         """Count one finished request: called exactly once per request, after it ended."""
+        if record.kind == "tunnel":
+            self._observe_tunnel(record)
+            return
         children = self._operations.get((record.service, record.operation))
         if children is None:
             children = self._operation_children(record.service, record.operation)
@@ -376,6 +399,13 @@ class Metrics:
             self._upstream_failures(reason if reason in UPSTREAM_FAILURE_REASONS else OTHER).inc()
         if record.classification is not None and record.outcome == "error":
             self._observe_error(record.classification, children.service, children.operation)
+
+    def _observe_tunnel(self, record: RequestRecord) -> None:
+        """A blind tunnel is not an AWS request (sigwatch sees only bytes): its own series."""
+        self.tunnels.labels(record.outcome if record.outcome in self._outcomes else OTHER).inc()
+        self.tunnel_bytes.labels("client_to_target").inc(record.bytes_in)
+        self.tunnel_bytes.labels("target_to_client").inc(record.bytes_out)
+        self.tunnel_duration.observe(record.duration_seconds)
 
     # -- first sight of a label combination (then cached) -------------------------------------------
 

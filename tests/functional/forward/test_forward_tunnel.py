@@ -64,7 +64,9 @@ async def test_boto3_through_a_blind_tunnel_verifies_the_emulator_itself(
     assert line["duration_ms"] > 0
     assert line["operation"] is None and line["findings"] == []  # it cannot see inside
     assert request_lines(logs, kind="forward") == []
-    assert metric_total(server, "sigwatch_requests_total") == 1
+    # a blind tunnel is counted as a tunnel, not as an AWS request (it has no operation)
+    assert metric_total(server, "sigwatch_tunnels_total") == 1
+    assert metric_total(server, "sigwatch_requests_total") == 0
 
 
 async def test_tls_passes_through_untouched(
