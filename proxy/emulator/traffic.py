@@ -6,6 +6,11 @@ Import/Export calls; not-found errors (GatewayNotFound, VolumeNotFound, NoSuchKe
 throttling (forced with the x-sigwatch-emulate-error header); a skewed client (its clock ~7 minutes
 behind: accepted but warned about; ~20 minutes behind: rejected as expired); and a bad signature (a
 wrong secret).
+
+Each call behaves as an SDK in standard retry mode: it carries `amz-sdk-invocation-id` (one per call)
+and `amz-sdk-request: attempt=N; max=M` (added after signing, as botocore does: they are not signed),
+and a throttled, transient (5xx) or dropped attempt is re-signed and retried after a jittered backoff,
+up to 3 attempts, so retry amplification shows up in sigwatch's metrics.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ import asyncio
 import contextlib
 import functools
 import random
+import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -27,7 +33,9 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from yarl import URL
 
-from proxy.core.model import Credential
+from proxy.core.catalog import is_retryable
+from proxy.core.errors.extract import extract_error
+from proxy.core.model import Credential, Protocol
 from proxy.emulator.errors import FORCE_ERROR_HEADER
 from proxy.service_models import load_service_index
 
@@ -37,6 +45,11 @@ MISSING_GATEWAY = "arn:aws:storagegateway:{region}:123456789012:gateway/sgw-0000
 SKEW_WARNED = timedelta(minutes=7)  # inside AWS's 15 minutes: accepted, but sigwatch warns
 SKEW_REJECTED = timedelta(minutes=20)  # outside: "Signature expired"
 WRONG_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYWRONGKEY00"
+# botocore's standard retry mode: 3 attempts in all.
+MAX_ATTEMPTS = 3
+# The SDKs' backoff is `random() * min(20 s, base * 2**(attempt-1))` with a 1 s base; the demo keeps the
+# shape with a small base so that a retried call does not stall the mix.
+RETRY_BACKOFF_BASE = 0.02
 
 
 class _ClockedSigV4(SigV4Auth):  # type: ignore[misc]
@@ -66,8 +79,21 @@ class SignedCall:
     body: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The last attempt's answer (status None: the connection failed) and how many attempts it took."""
+
+    status: int | None
+    body: bytes
+    attempts: int
+
+
+# One attempt of a call: its number (1, 2, ...) -> the request, signed for that attempt.
+AttemptBuilder = Callable[[int], SignedCall]
+
+
 class DemoClient:
-    """Signs and sends the demo's requests; every answer, error or not, is just counted."""
+    """Signs and sends the demo's requests, retrying as an SDK does; every answer is just counted."""
 
     def __init__(
         self,
@@ -76,14 +102,20 @@ class DemoClient:
         credentials: Credential,
         region: str,
         clock: Callable[[], datetime],
+        *,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.session = session
         self.endpoint = endpoint_url.rstrip("/")
         self.credentials = credentials
         self.region = region
         self.clock = clock
+        self.rng = rng or random.Random(0)
+        self.sleep = sleep
         self.statuses: dict[int, int] = {}
         self.failures = 0
+        self.retries = 0
 
     def sign(
         self,
@@ -108,49 +140,105 @@ class DemoClient:
         prepared = request.prepare()
         return SignedCall(method, prepared.url, dict(prepared.headers.items()), body)
 
-    async def send(self, call: SignedCall) -> int | None:
+    async def call(self, protocol: Protocol, build: AttemptBuilder) -> Answer:
+        """One SDK call: attempts signed afresh, each marked with the call's invocation id and its
+        attempt number; retried while botocore's standard mode would retry (throttling and transient
+        codes, 500/502/503/504, a failed connection) and attempts remain."""
+        invocation = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        attempt = 1
+        while True:
+            signed = build(attempt)
+            sdk_headers = {
+                "amz-sdk-invocation-id": invocation,
+                "amz-sdk-request": f"attempt={attempt}; max={MAX_ATTEMPTS}",
+            }
+            status, body = await self._send(replace(signed, headers={**signed.headers, **sdk_headers}))
+            if attempt >= MAX_ATTEMPTS or not self._retryable(protocol, status, body):
+                return Answer(status, body, attempt)
+            self.retries += 1
+            await self.sleep(self.rng.random() * RETRY_BACKOFF_BASE * 2 ** (attempt - 1))
+            attempt += 1
+
+    @staticmethod
+    def _retryable(protocol: Protocol, status: int | None, body: bytes) -> bool:
+        if status is None:
+            return True  # botocore retries connection errors
+        if status < 400:
+            return False
+        info = extract_error(protocol, status, (), body)
+        return is_retryable(info.code, status)
+
+    async def _send(self, call: SignedCall) -> tuple[int | None, bytes]:
         try:
             async with self.session.request(
                 call.method, URL(call.url, encoded=True), headers=call.headers, data=call.body or None
             ) as response:
-                await response.read()
+                body = await response.read()
                 self.statuses[response.status] = self.statuses.get(response.status, 0) + 1
-                return response.status
+                return response.status, body
         except (TimeoutError, aiohttp.ClientError):
             # The emulator's fault scenario may drop connections: that is part of the demo.
             self.failures += 1
-            return None
+            return None, b""
 
-    async def storagegateway(self, operation: str, payload: dict[str, Any], **options: Any) -> dict[str, Any]:
+    async def storagegateway(
+        self,
+        operation: str,
+        payload: dict[str, Any],
+        *,
+        forced: Callable[[int], str | None] | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """A Storage Gateway call; `forced(attempt)` names an error to force on that attempt (or None)."""
         extra = options.pop("headers", {})
-        headers = {"X-Amz-Target": f"{SG_TARGET}.{operation}", "Content-Type": SG_CONTENT_TYPE, **extra}
         body = orjson.dumps(payload)
-        signed = self.sign("storagegateway", "POST", "/", headers=headers, body=body, **options)
-        try:
-            async with self.session.post(
-                URL(signed.url, encoded=True), headers=signed.headers, data=signed.body
-            ) as response:
-                raw = await response.read()
-                self.statuses[response.status] = self.statuses.get(response.status, 0) + 1
-        except (TimeoutError, aiohttp.ClientError):
-            self.failures += 1
-            return {}
+
+        def build(attempt: int) -> SignedCall:
+            headers = {"X-Amz-Target": f"{SG_TARGET}.{operation}", "Content-Type": SG_CONTENT_TYPE, **extra}
+            code = forced(attempt) if forced is not None else None
+            if code is not None:
+                headers[FORCE_ERROR_HEADER] = code
+            return self.sign("storagegateway", "POST", "/", headers=headers, body=body, **options)
+
+        answer = await self.call(Protocol.JSON, build)
         with contextlib.suppress(orjson.JSONDecodeError):
-            parsed = orjson.loads(raw or b"{}")
+            parsed = orjson.loads(answer.body or b"{}")
             if isinstance(parsed, dict):
                 return parsed
         return {}
 
-    async def s3(self, method: str, bucket: str, key: str = "", **options: Any) -> int | None:
-        path = f"/{quote(bucket)}" + (f"/{quote(key)}" if key else "")
-        return await self.send(self.sign("s3", method, path, **options))
+    async def s3(
+        self,
+        method: str,
+        bucket: str,
+        key: str = "",
+        *,
+        query: str = "",
+        forced: Callable[[int], str | None] | None = None,
+        **options: Any,
+    ) -> int | None:
+        path = f"/{quote(bucket)}" + (f"/{quote(key)}" if key else "") + (f"?{query}" if query else "")
+        extra = options.pop("headers", {})
+
+        def build(attempt: int) -> SignedCall:
+            headers = dict(extra)
+            code = forced(attempt) if forced is not None else None
+            if code is not None:
+                headers[FORCE_ERROR_HEADER] = code
+            return self.sign("s3", method, path, headers=headers, **options)
+
+        return (await self.call(Protocol.REST_XML, build)).status
 
     async def importexport(self, action: str, **options: Any) -> int | None:
         body = f"Action={action}&Version=2010-06-01".encode()
         headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
         path = f"/?Operation={action}"
         signing_name = _importexport_signing_name()
-        return await self.send(self.sign(signing_name, "POST", path, headers=headers, body=body, **options))
+        answer = await self.call(
+            Protocol.QUERY,
+            lambda _attempt: self.sign(signing_name, "POST", path, headers=headers, body=body, **options),
+        )
+        return answer.status
 
 
 @functools.cache
@@ -262,9 +350,7 @@ class DemoTraffic:
         await self.client.s3("GET", self.bucket, key)
 
     async def list_objects(self) -> None:
-        await self.client.send(
-            self.client.sign("s3", "GET", f"/{quote(self.bucket)}?list-type=2&prefix=reports%2F")
-        )
+        await self.client.s3("GET", self.bucket, query="list-type=2&prefix=reports%2F")
 
     async def list_import_jobs(self) -> None:
         await self.client.importexport("ListJobs")
@@ -286,16 +372,23 @@ class DemoTraffic:
     async def missing_bucket(self) -> None:
         await self.client.s3("HEAD", f"sigwatch-missing-{self.rng.randrange(1000)}")
 
+    def _failing_attempts(self, code: str) -> Callable[[int], str | None]:
+        """`code` forced on the first 1 to 3 attempts of a call: the SDK's retries then succeed, or
+        (all 3 failing) the call gives up, as under real throttling."""
+        failing = self.rng.choice((1, 1, 2, 3))
+        return lambda attempt: code if attempt <= failing else None
+
     async def throttled(self) -> None:
-        throttle = {FORCE_ERROR_HEADER: "ThrottlingException"}
-        await self.client.storagegateway("ListGateways", {}, headers=throttle)
+        await self.client.storagegateway(
+            "ListGateways", {}, forced=self._failing_attempts("ThrottlingException")
+        )
 
     async def throttled_s3(self) -> None:
-        await self.client.s3("GET", self.bucket, "reports/00.json", headers={FORCE_ERROR_HEADER: "SlowDown"})
+        await self.client.s3("GET", self.bucket, "reports/00.json", forced=self._failing_attempts("SlowDown"))
 
     async def internal_error(self) -> None:
         await self.client.storagegateway(
-            "ListVolumes", {}, headers={FORCE_ERROR_HEADER: "InternalServerError/GatewayInternalError"}
+            "ListVolumes", {}, forced=self._failing_attempts("InternalServerError/GatewayInternalError")
         )
 
     async def skewed_warned(self) -> None:
@@ -337,7 +430,11 @@ async def run_demo_traffic(
     loop = asyncio.get_running_loop()
     deadline = None if duration is None else loop.time() + duration
     async with aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as session:
-        client = DemoClient(session, endpoint_url, credentials, region or _region_of(endpoint_url), clock)
+        # The client's own draws (invocation ids, backoff jitter) do not disturb the mix's sequence.
+        client_rng = random.Random(f"sigwatch-demo-client:{seed}")
+        client = DemoClient(
+            session, endpoint_url, credentials, region or _region_of(endpoint_url), clock, rng=client_rng
+        )
         traffic = DemoTraffic(client, rng)
         await traffic.set_up()
         while not stop.is_set() and (deadline is None or loop.time() < deadline):
