@@ -540,10 +540,13 @@ class Bench:
             assert running.service is not None
             spy = start_py_spy(running.service.pid, output)
             time.sleep(1.0)  # py-spy attaches
+            # wrk's threads stop at the request count, but wrk itself runs for its whole -d: size -d from
+            # the rps measured above (sampling slows sigwatch down), py-spy records no idle samples.
+            measured = (self.report.get("contenders", {}).get(OBSERVE) or {}).get("rps") or 500.0
             result = self.load(
                 running,
                 connections=o.connections,
-                duration=max(60.0, o.profile_requests / 200),
+                duration=min(300.0, 2.0 * o.profile_requests / measured + 3.0),
                 max_requests=o.profile_requests,
                 cpus=str(procs.LOAD_CPU),
             )
@@ -559,8 +562,8 @@ class Bench:
             {
                 "requests": result.requests,
                 "rps_while_profiled": result.rps,
-                "speedscope": str(output.relative_to(REPO)),
-                "sampler": "py-spy record --rate 250 --nonblocking (samples of the whole process)",
+                "speedscope": str(output.relative_to(REPO) if output.is_relative_to(REPO) else output),
+                "sampler": "py-spy record --rate 250 (pauses the process per sample: whole stacks)",
             }
         )
         self.report["profile"] = summary
@@ -668,7 +671,7 @@ class Bench:
             for entry in profile["self"][:20]:
                 print(f"    {entry['percent']:5.1f}%  {entry['function']}  ({entry['file']})")
             print("  top inclusive time (sigwatch's own functions):")
-            own = [e for e in profile["inclusive"] if e["file"].startswith("proxy/")]
+            own = [e for e in profile["inclusive"] if e["file"].startswith("proxy/") and e["percent"] < 99]
             for entry in own[:15]:
                 print(f"    {entry['percent']:5.1f}%  {entry['function']}  ({entry['file']})")
         elif profile:
