@@ -18,6 +18,7 @@ from urllib.parse import unquote_plus
 
 from proxy.core.model import Protocol, RequestHead, RequestIdentity
 from proxy.core.services import ServiceIndex, ServiceInfo, target_family
+from proxy.core.sigv4.auth import is_sigv2_query
 
 _FORM = "application/x-www-form-urlencoded"
 _JSON_CONTENT_TYPES = {"application/x-amz-json-1.0": "1.0", "application/x-amz-json-1.1": "1.1"}
@@ -28,7 +29,8 @@ def _credential_scope(head: RequestHead) -> tuple[str | None, str | None]:
     """(region, service) of the credential scope, from the Authorization header or X-Amz-Credential.
 
     Best effort on malformed values too (the checks report those): `key/date/region/service[/term]`,
-    SigV4A's `key/date/service/aws4_request` (no region), and S3's SigV2 header `AWS key:signature`.
+    SigV4A's `key/date/service/aws4_request` (no region), and S3's SigV2 header `AWS key:signature` and
+    SigV2 query string (`AWSAccessKeyId`, `Signature`, `Expires`).
     """
     credential: str | None = None
     authorization = head.get("authorization")
@@ -43,6 +45,8 @@ def _credential_scope(head: RequestHead) -> tuple[str | None, str | None]:
             if pair.startswith("X-Amz-Credential="):
                 credential = unquote_plus(pair[17:])
                 break
+    elif is_sigv2_query(head.query):
+        return None, "s3"  # SigV2 query-string authentication is S3's
     if not credential:
         return None, None
     parts = credential.split("/")

@@ -22,6 +22,7 @@ from proxy.core.sigv4.auth import (
     AuthParseErrorKind,
     SigV4Authorization,
     authorization_algorithm,
+    is_sigv2_query,
     parse_authorization,
     parse_presigned,
     presigned_parameters,
@@ -135,7 +136,12 @@ def analysis(ctx: CheckContext) -> Analysis:
     auth: SigV4Authorization | None = None
     error: AuthParseError | None = None
     scheme = ""
-    if authorization is not None:
+    signed = authorization is not None or presigned is not None
+    if not signed and is_sigv2_query(head.query):
+        # Signed, with a scheme sigwatch does not verify (the auth.parse check says so).
+        signed, scheme = True, "AWS"
+        error = AuthParseError(AuthParseErrorKind.UNSUPPORTED_ALGORITHM, value="AWS", presigned=True)
+    elif authorization is not None:
         scheme = authorization_algorithm(authorization)
         try:
             auth = parse_authorization(authorization)
@@ -150,9 +156,7 @@ def analysis(ctx: CheckContext) -> Analysis:
     presigned_date = None
     if authorization is None and presigned is not None:
         presigned_date = presigned.get("X-Amz-Date", "")
-    state = (
-        SignatureState.UNSIGNED if authorization is None and presigned is None else SignatureState.NOT_CHECKED
-    )
+    state = SignatureState.NOT_CHECKED if signed else SignatureState.UNSIGNED
     result = Analysis(
         dialect=dialect,
         s3=dialect is Dialect.S3,

@@ -30,7 +30,7 @@ def _present(ctx: CheckContext) -> Finding | None:
             "Both an Authorization header and presigned X-Amz-* query parameters.",
             authorization=info.authorization,
         )
-    if info.authorization is not None or info.presigned is not None:
+    if info.authorization is not None or info.presigned is not None or info.auth_error is not None:
         return None
     if info.s3:
         return finding(
@@ -65,15 +65,17 @@ def _parse(ctx: CheckContext) -> Finding | None:
         return None
     name = "auth.parse"
     if error.kind is AuthParseErrorKind.UNSUPPORTED_ALGORITHM:
-        # SigV4A everywhere, and SigV2 ("AWS <key>:<signature>") on S3, are valid AWS schemes this proxy
-        # does not verify: mark them, do not reject them.
+        # SigV4A everywhere, and SigV2 on S3 (header "AWS <key>:<signature>", or the AWSAccessKeyId /
+        # Signature / Expires query string), are valid AWS schemes this proxy does not verify: mark
+        # them, do not reject them.
         if error.value == ALGORITHM_V4A or (info.s3 and error.value == "AWS"):
             info.signature_state = SignatureState.UNVERIFIABLE
+            scheme = "SigV2 query-string authentication" if error.presigned else error.value
             return finding(
                 ctx,
                 name,
                 Failure.UNSUPPORTED_AUTHORIZATION,
-                f"Signed with {error.value}, which sigwatch does not verify.",
+                f"Signed with {scheme}, which sigwatch does not verify.",
                 severity=Severity.INFO,
                 authorization=info.authorization or "",
             )

@@ -162,6 +162,21 @@ def presigned_parameters(query: str) -> dict[str, str] | None:
     return found
 
 
+# S3's SigV2 query-string authentication ("Query String Request Authentication Alternative" of the S3
+# SigV2 documentation; botocore's HmacV1QueryAuth, what boto3's generate_presigned_url makes for S3 unless
+# told to use s3v4): all three parameters, and no `SignatureVersion`, which marks the Query protocol's
+# own SigV2 (`Action=...&SignatureVersion=2&AWSAccessKeyId=...&Signature=...`).
+SIGV2_QUERY_PARAMETERS = ("AWSAccessKeyId", "Signature", "Expires")
+
+
+def is_sigv2_query(query: str) -> bool:
+    """Does the query string carry S3's SigV2 query-string authentication?"""
+    if "AWSAccessKeyId=" not in query:
+        return False
+    keys = {pair.partition("=")[0] for pair in query.split("&")}
+    return keys.issuperset(SIGV2_QUERY_PARAMETERS) and "SignatureVersion" not in keys
+
+
 def parse_presigned(parameters: dict[str, str]) -> SigV4Authorization:
     """Build the credentials of a presigned request from `presigned_parameters()`. Raises AuthParseError."""
     missing = tuple(name for name in PRESIGNED_PARAMETERS if name not in parameters)
