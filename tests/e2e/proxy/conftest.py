@@ -8,9 +8,11 @@ per session and shared: tests name their buckets, gateways and users uniquely.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
+import botocore.auth
 import pytest
 from e2e_proxy_support import (
     AWS_CLI,
@@ -80,6 +82,23 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
 def moto_proxy(servers: LoopThread, moto: MotoServer) -> Iterator[RunningSigwatch]:
     """sigwatch in enforce mode in front of moto_server."""
     yield from _sigwatch(servers, moto.url, "enforce")
+
+
+@pytest.fixture(scope="session")
+def moto_observe_proxy(servers: LoopThread, moto: MotoServer) -> Iterator[RunningSigwatch]:
+    """sigwatch in observe mode in front of moto_server."""
+    yield from _sigwatch(servers, moto.url, "observe")
+
+
+@pytest.fixture
+def skewable(monkeypatch: pytest.MonkeyPatch) -> Callable[[timedelta], None]:
+    """Shift the clock botocore signs with (a host whose clock is wrong), for this test."""
+    real = botocore.auth.get_current_datetime
+
+    def shift(offset: timedelta) -> None:
+        monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: real(*a, **k) + offset)
+
+    return shift
 
 
 @pytest.fixture

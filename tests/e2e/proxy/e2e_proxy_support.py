@@ -21,7 +21,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -369,3 +369,87 @@ def assert_classified(logs: Any, response: dict[str, Any]) -> dict[str, Any]:
     assert headers["x-sigwatch-error-class"] == f"{error['category']}; retryable={retryable}"
     assert (line["status"], line["outcome"]) == (response["ResponseMetadata"]["HTTPStatusCode"], "error")
     return line
+
+
+# -- requests done wrong ------------------------------------------------------------------------------
+
+
+def tamper(request: Any, **_: Any) -> None:
+    """Change one byte of the body after botocore signed it (the length stays the same)."""
+    body = request.body
+    if hasattr(body, "read"):
+        body = body.read()
+    if isinstance(body, str):
+        body = body.encode()
+    assert b"5" in body, body
+    at = body.rindex(b"5")
+    request.body = body[:at] + b"6" + body[at + 1 :]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One service at one upstream: a call whose body carries a `5` (tampered into a `6`), and the code
+    AWS answers (botocore's Error.Code) for each fault."""
+
+    upstream: str  # "emulator" | "moto"
+    service: str
+    call: Callable[[Any], Any]
+    codes: dict[str, str]
+
+
+JSON_CODES = {
+    "wrong_secret": "InvalidSignatureException",
+    "unknown_key": "UnrecognizedClientException",
+    "clock_behind": "InvalidSignatureException",
+    "clock_ahead": "InvalidSignatureException",
+    "tampered": "InvalidSignatureException",
+}
+QUERY_CODES = {
+    "wrong_secret": "SignatureDoesNotMatch",
+    "unknown_key": "InvalidClientTokenId",
+    "clock_behind": "SignatureDoesNotMatch",
+    "clock_ahead": "SignatureDoesNotMatch",
+    "tampered": "SignatureDoesNotMatch",
+}
+S3_CODES = {
+    "wrong_secret": "SignatureDoesNotMatch",
+    "unknown_key": "InvalidAccessKeyId",
+    "clock_behind": "RequestTimeTooSkewed",
+    "clock_ahead": "RequestTimeTooSkewed",
+    # botocore signs the body's SHA-256 over http: S3 compares the body with x-amz-content-sha256.
+    "tampered": "XAmzContentSHA256Mismatch",
+}
+
+
+def put_object(bucket: str) -> Callable[[Any], Any]:
+    return lambda c: c.put_object(Bucket=bucket, Key="tampered.txt", Body=b"payload 5")
+
+
+CASES = [
+    Case("emulator", "storagegateway", lambda c: c.list_gateways(Limit=5), JSON_CODES),
+    Case("emulator", "s3", put_object("faults-emulator"), S3_CODES),
+    Case("moto", "s3", put_object("faults-moto"), S3_CODES),
+    Case("moto", "sts", lambda c: c.get_session_token(DurationSeconds=905), QUERY_CODES),
+    Case("moto", "iam", lambda c: c.list_users(MaxItems=5), QUERY_CODES),
+    Case("moto", "dynamodb", lambda c: c.list_tables(Limit=5), JSON_CODES),
+    Case("moto", "sqs", lambda c: c.list_queues(MaxResults=5), JSON_CODES),
+]
+CASE_IDS = [f"{case.upstream}-{case.service}" for case in CASES]
+FAULTS = ("wrong_secret", "unknown_key", "clock_behind", "clock_ahead", "tampered")
+SKEWS = {"clock_behind": timedelta(minutes=-20), "clock_ahead": timedelta(minutes=20)}
+
+
+def faulty_client(fault: str, service: str, endpoint: str, skew: Callable[[timedelta], None]) -> Any:
+    """A boto3 client that makes `fault`; `skew` shifts the clock botocore signs with."""
+    if fault == "wrong_secret":
+        return boto(service, endpoint, secret=WRONG_SECRET)
+    if fault == "unknown_key":
+        return boto(service, endpoint, key_id=UNKNOWN_KEY_ID, secret=WRONG_SECRET)
+    if fault in SKEWS:
+        skew(SKEWS[fault])
+        return boto(service, endpoint)
+    client = boto(service, endpoint)
+    client.meta.events.register_last(
+        f"before-send.{client.meta.service_model.service_id.hyphenize()}.*", tamper
+    )
+    return client

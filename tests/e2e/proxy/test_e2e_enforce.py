@@ -18,11 +18,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import botocore.auth
 import pytest
 from e2e_proxy_support import (
-    UNKNOWN_KEY_ID,
+    CASE_IDS,
+    CASES,
+    FAULTS,
     WRONG_SECRET,
+    Case,
     Counted,
     MotoServer,
     RunningEmulator,
@@ -31,6 +33,7 @@ from e2e_proxy_support import (
     boto,
     cli_environment,
     client_error,
+    faulty_client,
     line_for,
     request_lines,
 )
@@ -183,95 +186,6 @@ def test_aws_cli_sessions_have_no_findings(
 # -- the same calls, done wrong -----------------------------------------------------------------------
 
 
-def tamper(request: Any, **_: Any) -> None:
-    """Change one byte of the body after botocore signed it (the length stays the same)."""
-    body = request.body
-    if hasattr(body, "read"):
-        body = body.read()
-    if isinstance(body, str):
-        body = body.encode()
-    assert b"5" in body, body
-    at = body.rindex(b"5")
-    request.body = body[:at] + b"6" + body[at + 1 :]
-
-
-@dataclass(frozen=True)
-class Case:
-    """One service at one upstream: a call whose body carries a `5` (tampered into a `6`), and the code
-    botocore must report for each fault."""
-
-    upstream: str  # "emulator" | "moto"
-    service: str
-    call: Callable[[Any], Any]
-    codes: dict[str, str]
-
-
-JSON_CODES = {
-    "wrong_secret": "InvalidSignatureException",
-    "unknown_key": "UnrecognizedClientException",
-    "clock_behind": "InvalidSignatureException",
-    "clock_ahead": "InvalidSignatureException",
-    "tampered": "InvalidSignatureException",
-}
-QUERY_CODES = {
-    "wrong_secret": "SignatureDoesNotMatch",
-    "unknown_key": "InvalidClientTokenId",
-    "clock_behind": "SignatureDoesNotMatch",
-    "clock_ahead": "SignatureDoesNotMatch",
-    "tampered": "SignatureDoesNotMatch",
-}
-S3_CODES = {
-    "wrong_secret": "SignatureDoesNotMatch",
-    "unknown_key": "InvalidAccessKeyId",
-    "clock_behind": "RequestTimeTooSkewed",
-    "clock_ahead": "RequestTimeTooSkewed",
-    # botocore signs the body's SHA-256 over http: S3 compares the body with x-amz-content-sha256.
-    "tampered": "XAmzContentSHA256Mismatch",
-}
-
-
-def put_object(bucket: str) -> Callable[[Any], Any]:
-    return lambda c: c.put_object(Bucket=bucket, Key="tampered.txt", Body=b"payload 5")
-
-
-CASES = [
-    Case("emulator", "storagegateway", lambda c: c.list_gateways(Limit=5), JSON_CODES),
-    Case("emulator", "s3", put_object("enforce-emulator"), S3_CODES),
-    Case("moto", "s3", put_object("enforce-moto"), S3_CODES),
-    Case("moto", "sts", lambda c: c.get_session_token(DurationSeconds=905), QUERY_CODES),
-    Case("moto", "iam", lambda c: c.list_users(MaxItems=5), QUERY_CODES),
-    Case("moto", "dynamodb", lambda c: c.list_tables(Limit=5), JSON_CODES),
-    Case("moto", "sqs", lambda c: c.list_queues(MaxResults=5), JSON_CODES),
-]
-FAULTS = ("wrong_secret", "unknown_key", "clock_behind", "clock_ahead", "tampered")
-
-
-@pytest.fixture
-def skewable(monkeypatch: pytest.MonkeyPatch) -> Callable[[timedelta], None]:
-    """Shift the clock botocore signs with (a host whose clock is wrong)."""
-    real = botocore.auth.get_current_datetime
-
-    def shift(offset: timedelta) -> None:
-        monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: real(*a, **k) + offset)
-
-    return shift
-
-
-def faulty_client(fault: str, service: str, endpoint: str, skew: Callable[[timedelta], None]) -> Any:
-    if fault == "wrong_secret":
-        return boto(service, endpoint, secret=WRONG_SECRET)
-    if fault == "unknown_key":
-        return boto(service, endpoint, key_id=UNKNOWN_KEY_ID, secret=WRONG_SECRET)
-    if fault in ("clock_behind", "clock_ahead"):
-        skew(timedelta(minutes=-20 if fault == "clock_behind" else 20))
-        return boto(service, endpoint)
-    client = boto(service, endpoint)
-    client.meta.events.register_last(
-        f"before-send.{client.meta.service_model.service_id.hyphenize()}.*", tamper
-    )
-    return client
-
-
 @dataclass
 class Upstreams:
     emulator: RunningEmulator
@@ -290,13 +204,13 @@ def upstreams(
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-@pytest.mark.parametrize("case", CASES, ids=[f"{c.upstream}-{c.service}" for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_faults_are_answered_by_sigwatch_with_aws_codes(
     upstreams: Upstreams, case: Case, fault: str, skewable: Callable[[timedelta], None], logs: Any
 ) -> None:
     proxy = upstreams.proxies[case.upstream]
     if case.service == "s3":
-        boto("s3", proxy.url).create_bucket(Bucket=f"enforce-{case.upstream}")
+        boto("s3", proxy.url).create_bucket(Bucket=f"faults-{case.upstream}")
     before = upstreams.requests_received()
     client = faulty_client(fault, case.service, proxy.url, skewable)
     response = client_error(lambda: case.call(client))
@@ -319,7 +233,7 @@ def test_faults_are_answered_by_sigwatch_with_aws_codes(
         # The body is checked while it streams: the upstream may see the head, never the whole body.
         good = boto("s3", proxy.url)
         assert (
-            client_error(lambda: good.head_object(Bucket=f"enforce-{case.upstream}", Key="tampered.txt"))[
+            client_error(lambda: good.head_object(Bucket=f"faults-{case.upstream}", Key="tampered.txt"))[
                 "Error"
             ]["Code"]
             == "404"
