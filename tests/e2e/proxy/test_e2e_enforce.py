@@ -149,6 +149,7 @@ def test_moto_session_with_boto3_has_no_findings(moto_proxy: RunningSigwatch, lo
     assert_clean(lines)
 
 
+@pytest.mark.slow
 def test_aws_cli_sessions_have_no_findings(
     enforce_proxy: RunningSigwatch,
     moto_proxy: RunningSigwatch,

@@ -12,9 +12,11 @@ aws-chunked uploads two ways:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import http.client
+import zlib
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -273,3 +275,129 @@ def test_the_log_line_says_the_chunked_payload_was_verified(
     assert status == 200
     line = line_for(logs, answer_headers["x-sigwatch-request-id"])
     assert line["payload"] == {"kind": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "verified": True, "chunks": 4}
+
+
+def signed_trailer_put(url: str, data: bytes, chunk_size: int) -> tuple[dict[str, str], bytes]:
+    """A PUT with a `STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER` body and a CRC32 trailer, per the SigV4
+    documentation: chunks signed as above; after the final (empty) chunk the trailer lines, then
+    `x-amz-trailer-signature`, signed over AWS4-HMAC-SHA256-TRAILER, date, scope, the final chunk's
+    signature and hash("x-amz-checksum-crc32:<base64>\\n")."""
+    chunks = [data[i : i + chunk_size] for i in range(0, len(data), chunk_size)] + [b""]
+    checksum = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    trailer = f"x-amz-checksum-crc32:{checksum}"
+    framed_length = (
+        sum(len(f"{len(c):x};chunk-signature=") + 64 + 2 + len(c) + 2 for c in chunks)
+        - 2  # the final chunk is followed by the trailer section, not by its own CRLF
+        + len(trailer)
+        + 2
+        + len("x-amz-trailer-signature:")
+        + 64
+        + 2
+        + 2
+    )
+    request = AWSRequest(
+        method="PUT",
+        url=url,
+        headers={
+            "Content-Encoding": "aws-chunked",
+            "x-amz-decoded-content-length": str(len(data)),
+            "x-amz-trailer": "x-amz-checksum-crc32",
+            "Content-Length": str(framed_length),
+        },
+    )
+    StreamingTrailerSigV4(Credentials(EXAMPLE_KEY_ID, EXAMPLE_SECRET), "s3", REGION).add_auth(request)
+    headers = dict(request.headers.items())
+    amz_date = headers["X-Amz-Date"]
+    scope = f"{amz_date[:8]}/{REGION}/s3/aws4_request"
+    key = _hmac(
+        _hmac(_hmac(_hmac(b"AWS4" + EXAMPLE_SECRET.encode(), amz_date[:8]), REGION), "s3"), "aws4_request"
+    )
+    previous = headers["Authorization"].rsplit("Signature=", 1)[1]
+    body = b""
+    for chunk in chunks:
+        to_sign = "\n".join(
+            [
+                "AWS4-HMAC-SHA256-PAYLOAD",
+                amz_date,
+                scope,
+                previous,
+                EMPTY_SHA256,
+                hashlib.sha256(chunk).hexdigest(),
+            ]
+        )
+        previous = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        body += (
+            f"{len(chunk):x};chunk-signature={previous}\r\n".encode() + chunk + (b"\r\n" if chunk else b"")
+        )
+    trailer_hash = hashlib.sha256(f"{trailer}\n".encode()).hexdigest()
+    to_sign = "\n".join(["AWS4-HMAC-SHA256-TRAILER", amz_date, scope, previous, trailer_hash])
+    trailer_signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    body += f"{trailer}\r\nx-amz-trailer-signature:{trailer_signature}\r\n\r\n".encode()
+    assert len(body) == framed_length
+    return headers, body
+
+
+class StreamingTrailerSigV4(S3SigV4Auth):  # type: ignore[misc]
+    def payload(self, request: Any) -> str:
+        return "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+
+
+def test_signed_aws_chunked_upload_with_signed_trailer(
+    enforce_proxy: RunningSigwatch, emulator: RunningEmulator, logs: Any
+) -> None:
+    boto("s3", enforce_proxy.url).create_bucket(Bucket="e2e-signed-trailer")
+    url = f"{enforce_proxy.url}/e2e-signed-trailer/trailer.bin"
+    data = bytes(range(251)) * 400  # 100400 bytes: 64 KiB, 34864 B, final
+    headers, body = signed_trailer_put(url, data, 64 * 1024)
+    status, answer_headers, answer = put_raw(url, headers, body)
+    assert status == 200, answer
+    stored = emulator.app[SERVICES_KEY].s3.buckets["e2e-signed-trailer"].objects["trailer.bin"]
+    assert stored.data == data
+    line = line_for(logs, answer_headers["x-sigwatch-request-id"])
+    assert (line["sigv4"], line["findings"]) == ("valid", [])
+    # The trailer's checksum no longer matches the data (one byte changed, chunk signatures redone).
+    changed = data[:100] + b"X" + data[101:]
+    headers, body = signed_trailer_put(url, changed, 64 * 1024)
+    body = body.replace(
+        base64.b64encode(zlib.crc32(changed).to_bytes(4, "big")),
+        base64.b64encode(zlib.crc32(data).to_bytes(4, "big")),
+    )
+    status, answer_headers, answer = put_raw(url, headers, body)
+    assert (status, answer_headers["x-sigwatch-origin"]) == (403, "proxy")
+    assert b"<Code>SignatureDoesNotMatch</Code>" in answer  # the trailer signature covers the checksum
+
+
+class TamperedStream:
+    """botocore's aws-chunked body with one data byte changed on the wire (its CRC32 trailer was
+    computed over the original data)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.done = False
+
+    def read(self, amount: int | None = None) -> bytes:
+        data: bytes = self.inner.read(amount)
+        if not self.done and len(data) > 64:
+            self.done = True
+            return data[:40] + bytes([data[40] ^ 1]) + data[41:]
+        return data
+
+
+def test_boto3_trailer_with_a_wrong_checksum_is_refused(
+    enforce_proxy: RunningSigwatch, emulator: RunningEmulator, logs: Any
+) -> None:
+    s3 = boto("s3", enforce_proxy.url)
+    s3.create_bucket(Bucket="e2e-bad-digest")
+    s3.meta.events.register("before-call.s3.PutObject", chunked_like_over_tls)
+
+    def tamper_stream(request: Any, **_: Any) -> None:
+        request.body = TamperedStream(request.body)
+
+    s3.meta.events.register_last("before-send.s3.PutObject", tamper_stream)
+    response = client_error(
+        lambda: s3.put_object(Bucket="e2e-bad-digest", Key="k", Body=bytes(range(256)) * 100)
+    )
+    assert (response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]) == ("BadDigest", 400)
+    assert response["Error"]["Message"] == "The CRC32 you specified did not match the calculated checksum."
+    assert response["ResponseMetadata"]["HTTPHeaders"]["x-sigwatch-origin"] == "proxy"
+    assert "k" not in emulator.app[SERVICES_KEY].s3.buckets["e2e-bad-digest"].objects
