@@ -88,6 +88,18 @@ def emulator_session(clients: Counted, endpoint: str) -> None:
     s3.delete_objects(
         Bucket=bucket, Delete={"Objects": [{"Key": "copy.txt"}, {"Key": "dir/a file+name.txt"}]}
     )
+
+    # Import/Export (Query protocol; botocore signs it for the IngestionService credential scope).
+    importexport = clients.client("importexport", endpoint)
+    manifest = (
+        f"manifestVersion: 2.0\nbucket: {bucket}\ndeviceId: 49382\neraseDevice: yes\nreturnAddress:\n"
+        "    name: Jane Roe\n    street1: 1200 12th Ave S.\n    city: Seattle\n    stateOrProvince: WA\n"
+        "    postalCode: 98114\n    country: USA\n"
+    )
+    job = importexport.create_job(JobType="Import", Manifest=manifest, ValidateOnly=False)["JobId"]
+    assert job in [j["JobId"] for j in importexport.list_jobs()["Jobs"]]
+    assert importexport.get_status(JobId=job)["ProgressCode"] == "Pending"
+    assert importexport.cancel_job(JobId=job)["Success"] is True
     s3.delete_bucket(Bucket=bucket)
 
 
@@ -136,7 +148,7 @@ def test_emulator_session_with_boto3_has_no_findings(enforce_proxy: RunningSigwa
     clients = Counted()
     emulator_session(clients, enforce_proxy.url)
     lines = clients.lines(logs)
-    assert {line["service"] for line in lines} == {"storagegateway", "s3"}
+    assert {line["service"] for line in lines} == {"storagegateway", "s3", "importexport"}
     assert_clean(lines)
 
 
