@@ -584,12 +584,34 @@ class S3Service:
             ) from None
 
     def _list_multipart_uploads(self, call: Call, target: S3Target) -> Reply:
+        """In-progress uploads in key order (a key's uploads in the order they began), one page of at
+        most max-uploads after the markers. S3: "key-marker: ... only the keys lexicographically greater
+        than the specified key-marker will be included"; with upload-id-marker, the marker key's uploads
+        after that upload too. A truncated page names where the next one starts (NextKeyMarker,
+        NextUploadIdMarker)."""
         bucket = self._bucket(call, str(target.bucket))
-        prefix = target.params.get("prefix", "")
+        params = target.params
+        prefix = params.get("prefix", "")
+        key_marker = params.get("key-marker", "")
+        upload_id_marker = params.get("upload-id-marker", "") if key_marker else ""
+        max_uploads = self._int_param(params, "max-uploads", MAX_KEYS, low=0, high=MAX_KEYS)
         uploads = sorted(
             (upload for upload in bucket.uploads.values() if upload.key.startswith(prefix)),
             key=lambda upload: (upload.key, upload.initiated),
         )
+        ids_of_marker_key = [u.upload_id for u in uploads if u.key == key_marker]
+        after_marker_upload = (
+            ids_of_marker_key[ids_of_marker_key.index(upload_id_marker) + 1 :]
+            if upload_id_marker in ids_of_marker_key
+            else []
+        )
+        remaining = [
+            upload
+            for upload in uploads
+            if upload.key > key_marker
+            or (upload.key == key_marker and upload.upload_id in after_marker_upload)
+        ]
+        page, truncated = remaining[:max_uploads], len(remaining) > max_uploads
         entries = "".join(
             "<Upload>"
             + _el("Key", upload.key)
@@ -602,16 +624,17 @@ class S3Service:
             + _el("StorageClass", "STANDARD")
             + _el("Initiated", iso8601(upload.initiated))
             + "</Upload>"
-            for upload in uploads
+            for upload in page
         )
         inner = (
             _el("Bucket", bucket.name)
-            + _el("KeyMarker", "")
-            + _el("UploadIdMarker", "")
-            + _el("Prefix", prefix)
-            + _el("MaxUploads", MAX_KEYS)
-            + _el("IsTruncated", False)
-            + entries
+            + _el("KeyMarker", key_marker)
+            + _el("UploadIdMarker", upload_id_marker)
+        )
+        if truncated and page:
+            inner += _el("NextKeyMarker", page[-1].key) + _el("NextUploadIdMarker", page[-1].upload_id)
+        inner += (
+            _el("Prefix", prefix) + _el("MaxUploads", max_uploads) + _el("IsTruncated", truncated) + entries
         )
         return self._reply(call, body=_document("ListMultipartUploadsResult", inner))
 

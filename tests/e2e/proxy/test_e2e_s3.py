@@ -401,3 +401,34 @@ def test_boto3_trailer_with_a_wrong_checksum_is_refused(
     assert response["Error"]["Message"] == "The CRC32 you specified did not match the calculated checksum."
     assert response["ResponseMetadata"]["HTTPHeaders"]["x-sigwatch-origin"] == "proxy"
     assert "k" not in emulator.app[SERVICES_KEY].s3.buckets["e2e-bad-digest"].objects
+
+
+def test_multipart_upload_listing_pages(enforce_proxy: RunningSigwatch, logs: Any) -> None:
+    """ListMultipartUploads honours max-uploads and the key / upload-id markers, as S3 does: boto3's
+    paginator walks the pages and sees every upload once."""
+    s3 = boto("s3", enforce_proxy.url)
+    s3.create_bucket(Bucket="e2e-upload-pages")
+    started = [
+        (key, s3.create_multipart_upload(Bucket="e2e-upload-pages", Key=key)["UploadId"])
+        for key in ("a.bin", "b.bin", "b.bin", "c.bin", "d.bin")
+    ]
+    first = s3.list_multipart_uploads(Bucket="e2e-upload-pages", MaxUploads=2)
+    assert [(u["Key"], u["UploadId"]) for u in first["Uploads"]] == started[:2]
+    assert (first["MaxUploads"], first["IsTruncated"]) == (2, True)
+    assert (first["NextKeyMarker"], first["NextUploadIdMarker"]) == started[1]
+    # From the middle of b.bin's uploads: the rest of b.bin, then the later keys.
+    rest = s3.list_multipart_uploads(
+        Bucket="e2e-upload-pages", KeyMarker="b.bin", UploadIdMarker=started[1][1], MaxUploads=10
+    )
+    assert [(u["Key"], u["UploadId"]) for u in rest["Uploads"]] == started[2:]
+    assert rest["IsTruncated"] is False
+    # A key marker alone: keys after it.
+    after = s3.list_multipart_uploads(Bucket="e2e-upload-pages", KeyMarker="b.bin")
+    assert [u["Key"] for u in after["Uploads"]] == ["c.bin", "d.bin"]
+    pages = list(
+        s3.get_paginator("list_multipart_uploads").paginate(
+            Bucket="e2e-upload-pages", PaginationConfig={"PageSize": 2}
+        )
+    )
+    assert [len(page["Uploads"]) for page in pages] == [2, 2, 1]
+    assert [(u["Key"], u["UploadId"]) for page in pages for u in page["Uploads"]] == started
