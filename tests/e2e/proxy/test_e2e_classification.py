@@ -12,8 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import botocore.retries.standard
 import pytest
-from e2e_proxy_support import RunningSigwatch, assert_classified, boto, client_error
+from e2e_proxy_support import RunningSigwatch, assert_classified, boto, client_error, request_lines
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from proxy.emulator import FORCE_ERROR_HEADER
 
 pytestmark = pytest.mark.e2e
 
@@ -153,3 +158,47 @@ def test_real_errors_are_classified_as_botocore_reports_them(
         assert line["error"]["category"] == category, name
         # A valid request that failed upstream: validation had nothing to say.
         assert (line["sigv4"], line["findings"]) == ("valid", []), name
+
+
+def test_sdk_retries_of_a_throttled_call(
+    observe_proxy: RunningSigwatch, monkeypatch: pytest.MonkeyPatch, logs: Any
+) -> None:
+    """boto3 in standard retry mode retries a throttled call: sigwatch sees three attempts of one
+    invocation (amz-sdk-request attempt=1..3), each classified as retryable throttling, and counts
+    them by attempt. (The SDK's backoff between attempts is skipped: only its waiting changes.)"""
+    monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda *_: 0)
+    sgw = boto("storagegateway", observe_proxy.url, retries={"mode": "standard", "total_max_attempts": 3})
+
+    def throttle(request: Any, **_: Any) -> None:
+        request.headers[FORCE_ERROR_HEADER] = "ThrottlingException"
+
+    sgw.meta.events.register_first("before-sign.storagegateway.ListGateways", throttle)
+    before = attempts_counted(observe_proxy)
+    response = client_error(sgw.list_gateways)
+    assert response["Error"]["Code"] == "ThrottlingException"
+    assert response["ResponseMetadata"]["RetryAttempts"] == 2
+    lines = [line for line in request_lines(logs, 3) if line["operation"] == "ListGateways"]
+    assert [(line["retry_attempt"], line["retry_max"]) for line in lines] == [(1, 3), (2, 3), (3, 3)]
+    assert len({line["invocation_id"] for line in lines}) == 1
+    assert all(
+        (line["error"]["code"], line["error"]["category"], line["error"]["retryable"])
+        == ("ThrottlingException", "throttling", True)
+        for line in lines
+    )
+    after = attempts_counted(observe_proxy)
+    assert {attempt: after.get(attempt, 0) - before.get(attempt, 0) for attempt in ("1", "2", "3")} == {
+        "1": 1,
+        "2": 1,
+        "3": 1,
+    }
+
+
+def attempts_counted(proxy: RunningSigwatch) -> dict[str, float]:
+    """sigwatch_sdk_attempts_total for storagegateway ListGateways, by attempt."""
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(generate_latest(proxy.registry).decode()):
+        for sample in family.samples:
+            labels = sample.labels
+            if sample.name == "sigwatch_sdk_attempts_total" and labels["operation"] == "ListGateways":
+                found[labels["attempt"]] = found.get(labels["attempt"], 0) + sample.value
+    return found
