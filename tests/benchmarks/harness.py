@@ -144,6 +144,8 @@ class Options:
     keep_logs: bool
     results: Path
     max_minutes: float
+    max_foreign_cpu: float
+    retries: int
 
 
 @dataclass
@@ -293,10 +295,21 @@ class Bench:
         max_requests: int = 0,
         cpus: str | None = None,
     ) -> LoadResult:
-        """Sign the rotation now, run the load, and charge the contender's CPU time to the run."""
+        """Sign the rotation now, run the load, and charge the contender's CPU time to the run.
+
+        The machine is shared: whatever CPU time the machine spent beyond the contender, the upstream,
+        the harness and wrk is noted as `foreign_cpus` (in CPUs), so a disturbed run can be redone.
+        """
         requests = rotation(f"127.0.0.1:{running.port}", self.options.error_every)
         pids = running.pids()
+        ours = pids + (self.upstream_service.tree() if self.upstream_service is not None else [])
         before = procs.cpu_seconds(pids)
+        ours_before, busy_before, harness_before = (
+            procs.cpu_seconds(ours),
+            procs.machine_busy_seconds(),
+            procs.harness_seconds(),
+        )
+        started = time.monotonic()
         if self.use_wrk:
             lua = write_lua_requests(self.run_dir / f"requests-{running.port}.lua", requests)
             result = run_wrk(
@@ -312,19 +325,38 @@ class Bench:
             result = run_python_load(running.port, wires, connections=connections, duration=duration)
         if pids:
             result.cpu_s = procs.cpu_seconds(pids) - before
+        foreign = (
+            procs.machine_busy_seconds()
+            - busy_before
+            - (procs.cpu_seconds(ours) - ours_before)
+            - (procs.harness_seconds() - harness_before)
+        )
+        result.foreign_cpus = max(0.0, foreign) / max(1e-3, time.monotonic() - started)
         return result
+
+    def quiet_load(self, running: Running, discarded: list[LoadResult], **kwargs: Any) -> LoadResult:
+        """A load run, redone (up to --retries times per phase) while other processes of the machine
+        used more than --max-foreign-cpu CPUs during it."""
+        while True:
+            result = self.load(running, **kwargs)
+            foreign = result.foreign_cpus or 0.0
+            if foreign <= self.options.max_foreign_cpu or len(discarded) >= self.options.retries:
+                return result
+            print(f"    run redone: other processes used {foreign:.2f} CPUs meanwhile", flush=True)
+            discarded.append(result)
 
     def measure(self, running: Running, *, cpus: str | None = None) -> dict[str, Any]:
         """Warm-up, the runs (median reported), then the concurrency-1 run."""
         o = self.options
         if o.warmup > 0:
             self.load(running, connections=o.connections, duration=o.warmup, cpus=cpus)
+        discarded: list[LoadResult] = []
         runs = [
-            self.load(running, connections=o.connections, duration=o.duration, cpus=cpus)
+            self.quiet_load(running, discarded, connections=o.connections, duration=o.duration, cpus=cpus)
             for _ in range(o.runs)
         ]
         c1 = (
-            self.load(running, connections=1, duration=o.c1_duration, cpus=cpus)
+            self.quiet_load(running, discarded, connections=1, duration=o.c1_duration, cpus=cpus)
             if o.c1_duration > 0
             else None
         )
@@ -345,6 +377,8 @@ class Bench:
             "status_errors_expected": round(expected_errors),
             "other_errors": sum(v for r in runs for k, v in r.errors.items() if k != "status"),
             "c1": c1.as_json() if c1 is not None else None,
+            "foreign_cpus_max": max((r.foreign_cpus or 0.0) for r in [*runs, *([c1] if c1 else [])]),
+            "discarded_runs": [r.as_json() for r in discarded],
         }
 
     # -- phases ------------------------------------------------------------------------------------------
@@ -377,7 +411,8 @@ class Bench:
             if running.sigwatch:
                 row.update(self._log_figures(running))
             print(
-                f"  {name}: {row['rps']:.0f} rps, p50 {row['p50_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms",
+                f"  {name}: {row['rps']:.0f} rps, p50 {row['p50_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms"
+                f" ({len(row['discarded_runs'])} disturbed runs redone)",
                 flush=True,
             )
         self._ratios(rows)
@@ -768,6 +803,13 @@ def parse_args(argv: list[str] | None = None) -> Options:
     )
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON and the run folder go")
     parser.add_argument("--max-minutes", type=float, default=45.0, help="the whole run stops after this")
+    parser.add_argument(
+        "--max-foreign-cpu",
+        type=float,
+        default=0.15,
+        help="redo a run during which other processes used more than this many CPUs (default 0.15)",
+    )
+    parser.add_argument("--retries", type=int, default=4, help="most runs redone per contender (default 4)")
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.runs, args.warmup, args.connections = 1.0, 1, 0.0, 8
@@ -803,6 +845,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
         keep_logs=args.keep_logs,
         results=args.results,
         max_minutes=args.max_minutes,
+        max_foreign_cpu=args.max_foreign_cpu,
+        retries=args.retries,
     )
 
 

@@ -32,6 +32,8 @@ class LoadResult:
     max_ms: float
     errors: dict[str, int] = field(default_factory=dict)
     cpu_s: float | None = None  # the contender's CPU time (utime + stime) over the run
+    # CPUs' worth of time other processes of the machine used during the run (other people's work)
+    foreign_cpus: float | None = None
 
     @property
     def rps(self) -> float:

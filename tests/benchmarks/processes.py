@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -90,6 +91,19 @@ def cpu_seconds(pids: Iterable[int]) -> float:
         if fields is not None:
             ticks += int(fields[11]) + int(fields[12])
     return ticks / CLOCK_TICKS
+
+
+def machine_busy_seconds() -> float:
+    """CPU time all processes spent in user, nice and system mode so far (first line of /proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return sum(int(x) for x in fields[1:4]) / CLOCK_TICKS
+
+
+def harness_seconds() -> float:
+    """CPU time of this process plus its reaped children (wrk, once it has been waited for)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def status_kib(pid: int, key: str) -> int | None:

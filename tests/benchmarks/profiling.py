@@ -84,12 +84,14 @@ def summarize(speedscope: Path, top: int = 25) -> dict[str, Any]:
     inclusive: Counter[tuple[str, str]] = Counter()
     areas: Counter[str] = Counter()
     total = 0.0
+    count = 0
     for profile in document["profiles"]:
         weights = profile.get("weights") or [1] * len(profile["samples"])
         for stack, weight in zip(profile["samples"], weights, strict=True):
             if not stack:
                 continue
             total += weight
+            count += 1
             leaf = keys[stack[-1]]
             self_counts[leaf] += weight
             areas[_area(frames[stack[-1]].get("file", "?"))] += weight
@@ -103,7 +105,7 @@ def summarize(speedscope: Path, top: int = 25) -> dict[str, Any]:
         ]
 
     return {
-        "samples": total,
+        "samples": count,
         "self": table(self_counts),
         "inclusive": table(inclusive),
         "areas": [{"area": a, "percent": round(100 * c / total, 2)} for a, c in areas.most_common()],
