@@ -766,6 +766,18 @@ def _machine() -> dict[str, Any]:
     }
 
 
+def _git() -> dict[str, Any]:
+    """Which code was measured: the commit, and the files changed in the working tree (other people's
+    work in progress runs too, since sigwatch is started from the tree)."""
+
+    def git(*arguments: str) -> str:
+        done = subprocess.run(["git", *arguments], cwd=REPO, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    changed = [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()]
+    return {"commit": git("rev-parse", "HEAD"), "changed_files": changed}
+
+
 def parse_args(argv: list[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=""
@@ -871,6 +883,7 @@ def main(argv: list[str] | None = None) -> int:
         {
             "started": stamp,
             "machine": _machine(),
+            "git": _git(),
             "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(options).items()},
             "pinning": (
                 f"contender on CPU {procs.PROXY_CPU} (taskset); load generator, upstream and harness on CPU "
