@@ -11,6 +11,7 @@ against moto_server.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -299,3 +300,49 @@ def test_aws_cli_with_a_skewed_clock_gets_the_aws_codes(
         assert done.returncode == 255, done.stdout
         assert f"({code})" in done.stderr, (command, done.stderr)
     assert upstreams.requests_received() == before
+
+
+class SignerLog(logging.Handler):
+    """botocore's own canonical request and string to sign, as its signer logs them."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.canonical: list[str] = []
+        self.string_to_sign: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg.startswith("CanonicalRequest:"):
+            self.canonical.append(str(record.args[0]) if record.args else "")
+        elif record.msg.startswith("StringToSign:"):
+            self.string_to_sign.append(str(record.args[0]) if record.args else "")
+
+
+@pytest.fixture
+def signer_log() -> Iterator[SignerLog]:
+    logger = logging.getLogger("botocore.auth")
+    handler, level = SignerLog(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_a_mismatch_logs_the_canonical_request_the_client_signed(
+    upstreams: Upstreams, case: Case, signer_log: SignerLog, logs: Any
+) -> None:
+    """issue 3: with the secret known, a signature mismatch's log line carries the canonical request and
+    string to sign sigwatch computed, so a developer can diff them with the client's: for a request
+    that only used a wrong secret, they are exactly botocore's."""
+    proxy = upstreams.proxies[case.upstream]
+    if case.service == "s3":
+        boto("s3", proxy.url).create_bucket(Bucket=f"faults-{case.upstream}")
+    signer_log.canonical.clear()
+    signer_log.string_to_sign.clear()
+    response = client_error(lambda: case.call(boto(case.service, proxy.url, secret=WRONG_SECRET)))
+    line = line_for(logs, response["ResponseMetadata"]["HTTPHeaders"]["x-sigwatch-request-id"])
+    (mismatch,) = [f for f in line["findings"] if f["check"] == "signature.verify"]
+    assert mismatch["debug"]["canonical_request"] == signer_log.canonical[-1]
+    assert mismatch["debug"]["string_to_sign"] == signer_log.string_to_sign[-1]
+    assert WRONG_SECRET not in json.dumps(line)
