@@ -98,6 +98,10 @@ class LimitsSettings:
         default=10.0, metadata=_doc("seconds a client has to finish its request head once started")
     )
     idle_timeout: float = field(default=75.0, metadata=_doc("seconds an idle keep-alive connection is kept"))
+    body_timeout: float = field(
+        default=30.0,
+        metadata=_doc("seconds a request body may pause before the request is cut (400 RequestTimeout)"),
+    )
     max_body_bytes: int = field(
         default=5 * 1024**3, metadata=_doc("largest request body accepted (streamed); 413 past it")
     )

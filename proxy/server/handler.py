@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import ClientConnectionError, web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -42,6 +43,7 @@ from proxy.core.identify import identify
 from proxy.core.model import AwsError, Credential, Finding, Protocol, RequestHead, RequestIdentity, Severity
 from proxy.core.render import RenderedError, render_error
 from proxy.core.services import ServiceIndex
+from proxy.core.sigv4.auth import ambiguous_credentials
 from proxy.observability.logs import log_request
 from proxy.observability.metrics import Metrics
 from proxy.record import (
@@ -64,7 +66,7 @@ from proxy.server.forward import (
     parse_absolute,
     refusal,
 )
-from proxy.server.listener import GuardedRequestHandler
+from proxy.server.listener import GuardedRequestHandler, parse_problem
 from proxy.server.tunnel import Tunnels, TunnelState
 from proxy.server.upstream import Upstream, UpstreamFailure, end_to_end, failure_from
 
@@ -72,6 +74,11 @@ STREAM_CHUNK = 256 * 1024
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _FORM = "application/x-www-form-urlencoded"
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+# sigwatch's own code for a request it refuses to interpret (unparseable, ambiguous, badly framed);
+# S3 answers malformed requests with the same code.
+INVALID_REQUEST = "InvalidRequest"
+# A bug in sigwatch answered with a 500 (not among proxy.record.OUTCOMES yet: metrics label it "other").
+OUTCOME_INTERNAL_ERROR = "internal_error"
 
 
 def utc_now() -> datetime:
@@ -80,6 +87,18 @@ def utc_now() -> datetime:
 
 class _BodyTooLarge(Exception):
     """The body is past a configured limit."""
+
+
+class _BodyStalled(Exception):
+    """No byte of the body arrived for limits.body_timeout seconds."""
+
+
+class _BodyMalformed(Exception):
+    """The body's framing is broken (bad chunk size, chunk extension with a bare LF, ...)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
 
 
 class _PayloadRejected(Exception):
@@ -208,12 +227,38 @@ class ProxyHandler:
         except (ConnectionResetError, ClientConnectionError, asyncio.CancelledError):
             record.outcome = OUTCOME_CLIENT_ABORT
             raise
+        except Exception as exc:
+            return await self._answer_internal_error(request, record, exc)
         finally:
             self.metrics.in_flight.dec()
             self._account(record, started)
             self.in_flight -= 1
             if self.in_flight == 0:
                 self.idle.set()
+
+    def answer_unparseable(self, request: web.BaseRequest, status: int, problem: str) -> web.StreamResponse:
+        """A request aiohttp's parser refused (GuardedRequestHandler.handle_error): the handler never saw
+        it, so it is answered, logged and counted here, once. Its head could not be read: no protocol is
+        known, so the answer takes the generic JSON shape (`{"__type": ..., "message": ...}`)."""
+        started = time.monotonic()
+        record = RequestRecord(
+            request_id=uuid.uuid4().hex,
+            started_at=time.time(),
+            client=request.remote or "",
+            method="-",  # the request line may be what could not be parsed
+            mode=self.mode,
+        )
+        record.outcome = OUTCOME_BAD_REQUEST
+        record.notes.append(f"unparseable request: {problem}")
+        error = _proxy_error(
+            INVALID_REQUEST,
+            status,
+            f"sigwatch could not parse the request: {problem}. Nothing was forwarded.",
+        )
+        response = self._error_response(record, Protocol.UNKNOWN, error)
+        response.force_close()
+        self._account(record, started)
+        return response
 
     def _account(self, record: RequestRecord, started: float) -> None:
         """The one metrics observation and the one log line of a request (or of a tunnel)."""
@@ -277,6 +322,17 @@ class ProxyHandler:
             return await self._answer_bad_request(
                 x, 400, "InvalidHeaderValue", "A header is not valid UTF-8 text."
             )
+        framing = _framing_problem(request, head)
+        if framing is not None:
+            return await self._answer_bad_request(x, 400, INVALID_REQUEST, framing)
+        ambiguity = ambiguous_credentials(head)
+        if ambiguity is not None and (self.enforce or len(head.get_all("host")) > 1):
+            # RFC 9112 §3.2: "A server MUST respond with a 400 ... to any HTTP/1.1 request message that
+            # ... contains more than one Host header line"; the rest only in enforce mode (below).
+            return await self._answer_bad_request(x, 400, INVALID_REQUEST, ambiguity)
+        declared = request.content_length
+        if declared is not None and declared > self.limits.max_body_bytes:
+            return await self._answer_too_large(x, self.limits.max_body_bytes, "limits.max_body_bytes")
         if (
             destination.kind == KIND_FORWARD
             and not intercepted
@@ -293,13 +349,13 @@ class ProxyHandler:
             try:
                 body = await self._read_bounded(request, self.limits.max_buffered_body_bytes)
             except _BodyTooLarge:
-                return await self._answer_bad_request(
-                    x,
-                    413,
-                    "RequestEntityTooLarge",
-                    f"The request body is larger than the {self.limits.max_buffered_body_bytes} bytes "
-                    "sigwatch buffers to check it (limits.max_buffered_body_bytes).",
+                return await self._answer_too_large(
+                    x, self.limits.max_buffered_body_bytes, "limits.max_buffered_body_bytes"
                 )
+            except _BodyStalled:
+                return await self._answer_stalled(x)
+            except _BodyMalformed as exc:
+                return await self._answer_malformed(x, _malformed_body(exc))
             record.bytes_in = len(body)
             body_sha256 = hashlib.sha256(body).hexdigest()
             if (head.get("content-type") or "").startswith(_FORM):
@@ -320,6 +376,9 @@ class ProxyHandler:
         )
         x.result = result = validate(check_ctx)
         record.findings = result.findings
+        if ambiguity is not None:
+            # Observe mode: forwarded as sent (the service decides), flagged as the first finding.
+            record.findings = (_ambiguity_finding(ambiguity), *result.findings)
         record.skew_seconds = result.skew_seconds
         record.signature_state = result.signature_state
         record.access_key_id = result.access_key_id
@@ -344,12 +403,34 @@ class ProxyHandler:
             raise _BodyTooLarge
         parts: list[bytes] = []
         size = 0
-        async for chunk in request.content.iter_chunked(STREAM_CHUNK):
+        async for chunk in self._client_body(request):
             size += len(chunk)
             if size > limit:
                 raise _BodyTooLarge
             parts.append(chunk)
         return b"".join(parts)
+
+    async def _client_body(self, request: web.BaseRequest) -> AsyncIterator[bytes]:
+        """The request body as it arrives, cut when it stalls for limits.body_timeout seconds.
+
+        aiohttp has no body deadline: a client that sends a head and then trickles (or stops sending)
+        its body would hold a connection, a task and an upstream connection forever. Broken framing
+        (a bad chunk size) is raised as _BodyMalformed, a stall as _BodyStalled; a client that goes
+        away surfaces as ConnectionResetError, as everywhere else.
+        """
+        content = request.content
+        idle = self.limits.body_timeout
+        while True:
+            try:
+                async with asyncio.timeout(idle):
+                    chunk = await content.readany()
+            except TimeoutError as exc:
+                raise _BodyStalled from exc
+            except HttpProcessingError as exc:
+                raise _BodyMalformed(parse_problem(exc)) from exc
+            if not chunk:
+                return
+            yield chunk
 
     async def _stream_body(
         self, x: _Exchange, verifier: PayloadVerifier | None, state: dict[str, Any]
@@ -363,16 +444,23 @@ class ProxyHandler:
         record = x.record
         limit = self.limits.max_body_bytes
         held: bytes | None = None
-        async for chunk in x.request.content.iter_any():
-            record.bytes_in += len(chunk)
-            if record.bytes_in > limit:
-                state["too_large"] = True
-                raise _BodyTooLarge
-            if verifier is not None:
-                self._verdict(verifier.feed(chunk), record, state)
-            if held is not None:
-                yield held
-            held = chunk
+        try:
+            async for chunk in self._client_body(x.request):
+                record.bytes_in += len(chunk)
+                if record.bytes_in > limit:
+                    state["too_large"] = True
+                    raise _BodyTooLarge
+                if verifier is not None:
+                    self._verdict(verifier.feed(chunk), record, state)
+                if held is not None:
+                    yield held
+                held = chunk
+        except _BodyStalled:
+            state["stalled"] = True
+            raise
+        except _BodyMalformed as exc:
+            state["malformed"] = _malformed_body(exc)
+            raise
         if verifier is not None:
             self._verdict(verifier.finish(), record, state)
         if held is not None:
@@ -440,6 +528,11 @@ class ProxyHandler:
                     self.upstream_seen = True
                 return await self._relay(x, upstream_response)
         except Exception as exc:
+            if request.writer.output_size:
+                # An answer is already on its way (a failure after its head): never write a second one.
+                if request.transport is not None:
+                    request.transport.close()
+                raise ConnectionResetError("the answer was cut") from exc
             if state:
                 return await self._answer_stream_failure(x, state)
             if _client_gone(request):
@@ -450,6 +543,12 @@ class ProxyHandler:
     async def _relay(self, x: _Exchange, upstream_response: Any) -> web.StreamResponse:
         request, record, identity = x.request, x.record, x.identity
         response = web.StreamResponse(status=upstream_response.status, reason=upstream_response.reason)
+        if x.head.has("upgrade"):
+            # sigwatch never switches protocols (Upgrade is hop-by-hop, dropped). aiohttp's C parser
+            # discards the bytes that follow a declined upgrade request in the same read: closing after
+            # the answer makes a request pipelined behind it fail at once (clients retry that) instead
+            # of waiting unanswered for the idle timeout.
+            response.force_close()
         raw = [
             (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
             for name, value in upstream_response.raw_headers
@@ -478,11 +577,12 @@ class ProxyHandler:
             async for chunk in upstream_response.content.iter_any():
                 await response.write(chunk)
                 record.bytes_out += len(chunk)
-        except (TimeoutError, ClientConnectionError) as exc:
+        except Exception as exc:  # reset, timeout, a body shorter than its Content-Length, bad framing
             if _client_gone(request):
                 record.outcome = OUTCOME_CLIENT_ABORT
                 raise
-            # The head is already sent: the only honest signal left is to cut the connection.
+            # The head is already sent: the only honest signal left is to cut the connection (a second
+            # answer written now would land inside this one's body).
             failure = failure_from(exc)
             record.upstream_failure = failure.reason
             record.outcome = OUTCOME_UPSTREAM_FAILURE
@@ -517,24 +617,65 @@ class ProxyHandler:
     async def _send(self, x: _Exchange, error: AwsError, *, close: bool = False) -> web.StreamResponse:
         """Answer with `error` in the request's protocol's shape, marked as sigwatch's own answer."""
         request, record = x.request, x.record
-        rendered: RenderedError = render_error(
+        response = self._error_response(
+            record,
             x.identity.protocol,
             error,
-            record.request_id,
             json_version=_json_version(x.head),
             head=request.method == "HEAD",
+        )
+        self._annotate(response, x)
+        if close:
+            # An unread request body would be taken for the next request on this connection.
+            response.force_close()
+        await response.prepare(request)
+        await response.write_eof()
+        return response
+
+    def _error_response(
+        self,
+        record: RequestRecord,
+        protocol: Protocol,
+        error: AwsError,
+        *,
+        json_version: str = "1.1",
+        head: bool = False,
+    ) -> web.Response:
+        """`error` rendered in `protocol`'s wire shape, marked as sigwatch's own answer, and noted on the
+        record (the one place that builds an answer sigwatch gives itself)."""
+        rendered: RenderedError = render_error(
+            protocol, error, record.request_id, json_version=json_version, head=head
         )
         response = web.Response(status=rendered.status, body=rendered.body)
         for name, value in rendered.headers:
             response.headers[name] = value
         response.headers["x-sigwatch-origin"] = "proxy"
-        self._annotate(response, x)
+        response.headers["x-sigwatch-request-id"] = record.request_id
         record.status = rendered.status
         record.answered_by_proxy = True
         record.bytes_out += len(rendered.body)
-        if close:
-            # An unread request body would be taken for the next request on this connection.
-            response.force_close()
+        return response
+
+    async def _answer_internal_error(
+        self, request: web.BaseRequest, record: RequestRecord, exc: Exception
+    ) -> web.StreamResponse:
+        """A bug in sigwatch must not cost the request its log line, its count or a well-formed answer:
+        a 500 in the generic AWS shape (InternalFailure), the traceback on its own error line."""
+        record.outcome = OUTCOME_INTERNAL_ERROR
+        record.notes.append(f"internal error: {type(exc).__name__}")
+        self.logger.error(
+            "internal_error", request_id=record.request_id, error=type(exc).__name__, exc_info=exc
+        )
+        if request.writer.output_size or _client_gone(request):
+            # The head is already out (or nobody is listening): cutting the connection is all that is left.
+            if request.transport is not None:
+                request.transport.close()
+            raise ConnectionResetError("sigwatch failed while answering") from exc
+        error = _proxy_error(
+            "InternalFailure", 500, f"sigwatch failed to handle the request (request id {record.request_id})."
+        )
+        response = self._error_response(record, Protocol.UNKNOWN, error, head=request.method == "HEAD")
+        response.force_close()
         await response.prepare(request)
         await response.write_eof()
         return response
@@ -569,17 +710,69 @@ class ProxyHandler:
             )
         return await self._send(x, error)
 
+    async def _answer_too_large(self, x: _Exchange, limit: int, key: str) -> web.StreamResponse:
+        return await self._answer_bad_request(
+            x, 413, "RequestEntityTooLarge", f"The request body is larger than {key} ({limit} bytes)."
+        )
+
+    async def _answer_stalled(self, x: _Exchange) -> web.StreamResponse:
+        """S3's answer to a body that stops arriving (RequestTimeout, 400), sent before closing."""
+        return await self._answer_bad_request(
+            x,
+            400,
+            "RequestTimeout",
+            "Your socket connection to the server was not read from or written to within the timeout "
+            f"period (limits.body_timeout: {self.limits.body_timeout:g} s without a byte of the body).",
+        )
+
+    async def _answer_malformed(self, x: _Exchange, problem: str) -> web.StreamResponse:
+        """400, then close at once: the rest of the connection's bytes cannot be framed, so aiohttp must
+        not linger reading them (its read would only raise the parser's error again)."""
+        response = await self._answer_bad_request(x, 400, INVALID_REQUEST, problem)
+        protocol = x.request.protocol
+        if isinstance(protocol, GuardedRequestHandler):
+            protocol.force_close()
+        return response
+
     async def _answer_stream_failure(self, x: _Exchange, state: Mapping[str, Any]) -> web.StreamResponse:
+        """The body failed while it was being forwarded (the upstream request is aborted with it)."""
         if state.get("too_large"):
-            return await self._answer_bad_request(
-                x,
-                413,
-                "RequestEntityTooLarge",
-                f"The request body is larger than limits.max_body_bytes ({self.limits.max_body_bytes}).",
-            )
+            return await self._answer_too_large(x, self.limits.max_body_bytes, "limits.max_body_bytes")
+        if state.get("stalled"):
+            return await self._answer_stalled(x)
+        if state.get("malformed"):
+            return await self._answer_malformed(x, state["malformed"])
         rejected = state["rejected"]
         x.record.outcome = OUTCOME_REJECTED
         return await self._send(x, rejected.error, close=True)
+
+
+def _framing_problem(request: web.BaseRequest, head: RequestHead) -> str | None:
+    """Request framing sigwatch will not interpret (aiohttp's parser accepts these)."""
+    if request.version < (1, 0):
+        return "HTTP/0.9 requests are not supported: send HTTP/1.1."
+    if request.version == (1, 0) and head.has("transfer-encoding"):
+        # RFC 9112 §6.1: "A server or client that receives an HTTP/1.0 message containing a
+        # Transfer-Encoding header field MUST treat the message as if the framing is faulty".
+        return "An HTTP/1.0 request cannot use Transfer-Encoding (RFC 9112 section 6.1)."
+    return None
+
+
+def _malformed_body(exc: _BodyMalformed) -> str:
+    return f"The request body is badly framed ({exc.problem}); nothing of it was accepted."
+
+
+AMBIGUITY_CHECK = "request.ambiguous"
+
+
+def _ambiguity_finding(problem: str) -> Finding:
+    """Observe mode's record of an ambiguous request that was forwarded anyway."""
+    return Finding(
+        check=AMBIGUITY_CHECK,
+        severity=Severity.ERROR,
+        error=_proxy_error(INVALID_REQUEST, 400, problem),
+        explanation=problem,
+    )
 
 
 def _client_gone(request: web.BaseRequest) -> bool:

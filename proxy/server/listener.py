@@ -3,7 +3,14 @@
 aiohttp closes a connection that stays idle past its keep-alive timeout, but a client that starts a
 request head and then trickles it (slowloris) is never cut. Here every request head must be complete
 within `header_timeout` seconds of its first byte, or the client gets a 408 and the connection closes.
-Past `max_connections`, a new connection gets a 503 and is closed at once.
+Past `max_connections`, a new connection gets a 503 and is closed at once. Both answers are in the AWS
+JSON error shape (botocore reads their code), and each is one log line and one count
+(`sigwatch_connection_events_total`).
+
+A request aiohttp's parser refuses (malformed head, smuggling attempts, oversized or too many headers,
+bad chunked framing) never reaches the handler: aiohttp would answer a plain-text 400 and log a
+traceback. `handle_error` hands it to `on_parse_error` instead, so it is answered in the AWS shape and
+logged and counted once like any other request.
 
 It also gives CONNECT tunnels (proxy.server.tunnel) the few hooks aiohttp has no public API for.
 aiohttp's parser accepts `CONNECT host:port` (authority form) and marks the connection "upgraded":
@@ -18,19 +25,42 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import orjson
 from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestHandler, _ErrInfo
 
-_TIMEOUT_ANSWER = (
-    b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: text/plain\r\n"
-    b"Content-Length: 55\r\n\r\nsigwatch: the request head was not complete in time.\r\n\r\n"
+
+def _raw_answer(status: str, code: str, message: str, *extra: str) -> bytes:
+    """A complete `Connection: close` answer in the AWS JSON error shape, written straight to a transport
+    (these answers are given outside any request: there is no request object to answer through)."""
+    body = orjson.dumps({"__type": code, "message": message})
+    head = [
+        f"HTTP/1.1 {status}",
+        "Connection: close",
+        "Content-Type: application/json",
+        "x-sigwatch-origin: proxy",
+        *extra,
+        f"Content-Length: {len(body)}",
+    ]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+_TIMEOUT_ANSWER = _raw_answer(
+    "408 Request Timeout",
+    "RequestTimeout",
+    "sigwatch: the request head was not complete in time (limits.header_timeout).",
 )
-_BUSY_ANSWER = (
-    b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\n"
-    b"Retry-After: 1\r\nContent-Length: 45\r\n\r\nsigwatch: too many connections, try again.\r\n\r\n"
+_BUSY_ANSWER = _raw_answer(
+    "503 Service Unavailable",
+    "ServiceUnavailable",
+    "sigwatch: too many connections (limits.max_connections), try again.",
+    "Retry-After: 1",
 )
 
 ConnectionEvent = Callable[[str, str], None]  # (event, peer) -> None, for lifecycle log lines
+# (request, status, problem) -> the answer, already logged and counted
+ParseErrorAnswer = Callable[[web.BaseRequest, int, str], web.StreamResponse]
 
 
 class TunnelFeed(Protocol):
@@ -113,6 +143,26 @@ class GuardedRequestHandler(RequestHandler):
         aiohttp would on connection_lost, which it will no longer receive."""
         self.connection_lost(None)
 
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """aiohttp calls this for a request its parser refused (and for a handler's uncaught exception,
+        which ProxyHandler never lets through). Nothing has been sent yet for a parser error."""
+        if isinstance(exc, ConnectionError):
+            # The handler's way of saying the client left (already logged and counted there): nothing
+            # to answer, no traceback to log.
+            quiet = web.Response(status=status)
+            quiet.force_close()
+            return quiet
+        answer = self._guard.on_parse_error
+        if answer is None or not isinstance(exc, HttpProcessingError) or request.writer.output_size:
+            return super().handle_error(request, status, exc, message)
+        return answer(request, status, parse_problem(exc))
+
     async def shutdown(self, timeout: float | None = 15.0) -> None:
         # A blind tunnel is never "between requests": cut it now rather than after the grace period.
         if self._tunnel_open:
@@ -123,12 +173,28 @@ class GuardedRequestHandler(RequestHandler):
         if self._refused:
             return
         requests_before = self._request_count
+        queued_before = len(self._messages)
         super().data_received(data)
+        if len(self._messages) > queued_before and self._current_request is not None:
+            self._fail_current_body()
         if self._request_count != requests_before:
             self._cancel_deadline()  # a complete head was parsed
         elif data and self._head_deadline is None and self._current_request is None:
             # Bytes of a new request head arrived between requests: its deadline starts now.
             self._head_deadline = self._loop.call_later(self._guard.header_timeout, self._head_timed_out)
+
+    def _fail_current_body(self) -> None:
+        """The parser failed on bytes that belong to the body of the request being handled (a bad chunk
+        size arriving after the head): aiohttp queues a 400 for after that request, but leaves its body
+        waiting for bytes that will never be parsed. Fail the body with the parser's error instead, so
+        the handler answers now (and aborts the upstream request) rather than hanging."""
+        message = self._messages[-1][0]
+        if not isinstance(message, _ErrInfo) or not isinstance(message.exc, HttpProcessingError):
+            return
+        request = self._current_request
+        assert request is not None
+        if not request.content.is_eof():
+            request.content.set_exception(message.exc)
 
     def _cancel_deadline(self) -> None:
         if self._head_deadline is not None:
@@ -145,6 +211,32 @@ class GuardedRequestHandler(RequestHandler):
         transport.write(_TIMEOUT_ANSWER)
         self.force_close()
         transport.close()
+
+
+def http_parser_kind() -> str:
+    """ "c" when the listener parses requests with aiohttp's C parser (llhttp, strict), else "python".
+
+    The C extension is what the smuggling tests (tests/reliability) pin down; the pure-Python parser is
+    used when the extension is missing (an sdist built without a compiler) or AIOHTTP_NO_EXTENSIONS is
+    set, and is laxer on a few framings (`Transfer-Encoding: chunked, chunked`, huge chunk sizes).
+    """
+    from aiohttp import web_protocol
+
+    parser = getattr(web_protocol, "HttpRequestParser", None)  # what RequestHandler instantiates
+    module = getattr(parser, "__module__", "")
+    return "c" if module == "aiohttp._http_parser" else "python"
+
+
+def parse_problem(exc: HttpProcessingError) -> str:
+    """What was wrong, without the request bytes aiohttp quotes in its message (`Invalid header value
+    char: b'...'`, `Bad status line '...'`): they may hold a signature or a session token, and are
+    never written back or logged."""
+    text = (exc.message or "").strip()
+    text = text.splitlines()[0] if text else ""
+    cut = min((i for i in (text.find("'"), text.find('"')) if i >= 0), default=len(text))
+    text = text[:cut].removesuffix(" b").strip().rstrip(":").strip()
+    text = "".join(ch for ch in text if ch.isascii() and ch.isprintable())[:200]
+    return text or type(exc).__name__
 
 
 def _peer(transport: asyncio.BaseTransport) -> str:
@@ -164,9 +256,11 @@ class GuardedServer(web.Server):
         header_timeout: float,
         max_connections: int,
         on_event: ConnectionEvent | None = None,
+        on_parse_error: ParseErrorAnswer | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(handler, **kwargs)
+        self.on_parse_error = on_parse_error
         self.header_timeout = header_timeout
         self.max_connections = max_connections
         self.open_connections = 0

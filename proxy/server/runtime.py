@@ -25,7 +25,7 @@ from proxy.core.model import Credential
 from proxy.observability.logs import get_logger, register_secrets
 from proxy.observability.metrics import Metrics, metrics_payload
 from proxy.server.handler import HandlerContext, ProxyHandler, utc_now
-from proxy.server.listener import GuardedServer
+from proxy.server.listener import GuardedServer, http_parser_kind
 from proxy.server.upstream import Upstream
 from proxy.service_models import load_service_index
 
@@ -75,9 +75,19 @@ class ProxyServer:
         register_secrets(v for c in self.credentials.values() for v in (c.secret_access_key, c.session_token))
         self._upstream = Upstream(settings.upstream)
         catalogs = None
+        parser = http_parser_kind()
         if self.serve_proxy:
             catalogs = load_catalogs(settings)
             await self._start_proxy(catalogs)
+            if parser != "c":
+                self.logger.error(
+                    "http_parser_not_c",
+                    parser=parser,
+                    problem="aiohttp's C HTTP parser is not in use: requests are parsed by its laxer "
+                    "pure-Python parser",
+                    fix="unset AIOHTTP_NO_EXTENSIONS, or reinstall aiohttp from a wheel "
+                    "(pip install --force-reinstall --only-binary aiohttp aiohttp)",
+                )
         if self.serve_admin:
             await self._start_admin()
         self._probe = asyncio.create_task(self._probe_upstream())
@@ -91,6 +101,7 @@ class ProxyServer:
             config=settings.source,
             credentials=len(self.credentials),
             catalogs=sorted(catalogs.services) if catalogs is not None else None,
+            http_parser=parser,
             pid=os.getpid(),
         )
 
@@ -112,6 +123,7 @@ class ProxyServer:
             header_timeout=limits.header_timeout,
             max_connections=limits.max_connections,
             on_event=self._connection_event,
+            on_parse_error=self.handler.answer_unparseable,
             keepalive_timeout=limits.idle_timeout,
             max_line_size=limits.max_header_line_bytes,
             max_field_size=limits.max_header_line_bytes,

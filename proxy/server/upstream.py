@@ -63,6 +63,12 @@ def failure_from(exc: BaseException) -> UpstreamFailure:
         return UpstreamFailure("dns", f"name resolution failed: {exc}")
     if isinstance(exc, ConnectionRefusedError):
         return UpstreamFailure("refused", f"cannot connect: {exc}")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        # The body broke off: its cause is the parser's complaint (ContentLengthError, ...); a connection
+        # that was reset rather than closed is named only in the message.
+        if "ConnectionResetError" in str(exc) or isinstance(exc.__cause__, ConnectionError):
+            return UpstreamFailure("reset", f"connection lost mid-body: {exc}")
+        return UpstreamFailure("protocol", f"the body ended early or was badly framed: {exc}")
     if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
         return UpstreamFailure("timeout", "no answer in time", timeout=True)
     if isinstance(exc, aiohttp.ServerDisconnectedError | ConnectionResetError | aiohttp.ClientOSError):

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import unquote
 
+from proxy.core.model import RequestHead
+
 ALGORITHM = "AWS4-HMAC-SHA256"
 ALGORITHM_V4A = "AWS4-ECDSA-P256-SHA256"
 TERMINATOR = "aws4_request"
@@ -195,4 +197,51 @@ def parse_presigned(parameters: dict[str, str]) -> SigV4Authorization:
         amz_date=parameters["X-Amz-Date"],
         expires=parameters["X-Amz-Expires"],
         security_token=parameters.get("X-Amz-Security-Token"),
+    )
+
+
+# Headers that decide what a signature covers and how it is checked: sent twice, a verifier and the
+# service may each read a different one (the first, the last, or both joined by a comma).
+SINGLE_HEADERS = ("host", "authorization", "x-amz-date", "x-amz-content-sha256", "x-amz-security-token")
+
+
+def ambiguous_credentials(head: RequestHead) -> str | None:
+    """Why a request's credentials are ambiguous, or None.
+
+    A header of SINGLE_HEADERS sent twice (and `Date` twice when it is the signing date), an
+    Authorization component given twice (`Credential=a, Credential=b`), or a presigned X-Amz-*
+    parameter given twice. sigwatch does not guess which copy the service would use: it reports the
+    request (observe mode) or refuses it (enforce mode).
+    """
+    for name in SINGLE_HEADERS:
+        count = len(head.get_all(name))
+        if count > 1:
+            return _twice(f"{count} {name} headers", name)
+    if not head.has("x-amz-date") and len(head.get_all("date")) > 1:
+        return _twice("several Date headers (the signing date without x-amz-date)", "Date")
+    authorization = head.get("authorization")
+    if authorization is not None:
+        _, _, rest = authorization.strip().partition(" ")
+        seen: set[str] = set()
+        for component in rest.split(","):
+            name, sep, _ = component.strip().partition("=")
+            if sep and name in HEADER_COMPONENTS:
+                if name in seen:
+                    return _twice(f"an Authorization header with {name} given twice", name)
+                seen.add(name)
+    if "X-Amz-" in head.query:
+        seen = set()
+        for pair in head.query.split("&"):
+            key = pair.partition("=")[0]
+            if key in _PRESIGNED_KEYS:
+                if key in seen:
+                    return _twice(f"the query parameter {key} twice", key)
+                seen.add(key)
+    return None
+
+
+def _twice(what: str, name: str) -> str:
+    return (
+        f"The request carries {what}: sigwatch does not guess which one the service would use. "
+        f"Send {name} once."
     )
