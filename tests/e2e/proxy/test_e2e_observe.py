@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from e2e_proxy_support import (
-    CASE_IDS,
     CASES,
     FAULTS,
     Case,
@@ -44,8 +43,12 @@ def findings_counted(proxy: RunningSigwatch, service: str) -> float:
     return total
 
 
+# Every protocol family on each upstream (the enforce tests run the whole matrix).
+OBSERVED = [case for case in CASES if (case.upstream, case.service) not in {("moto", "iam"), ("moto", "sqs")}]
+
+
 @pytest.mark.parametrize("fault", FAULTS)
-@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+@pytest.mark.parametrize("case", OBSERVED, ids=[f"{c.upstream}-{c.service}" for c in OBSERVED])
 def test_faults_are_reported_and_forwarded(
     request: pytest.FixtureRequest, case: Case, fault: str, skewable: Callable[[timedelta], None], logs: Any
 ) -> None:
