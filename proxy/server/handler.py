@@ -716,10 +716,10 @@ class ProxyHandler:
         )
 
     async def _answer_stalled(self, x: _Exchange) -> web.StreamResponse:
-        """S3's answer to a body that stops arriving (RequestTimeout, 400), sent before closing."""
-        return await self._answer_bad_request(
+        """S3's answer to a body that stops arriving (RequestTimeout, 400), then close at once (aiohttp
+        would otherwise linger, reading the rest of a body that is not coming)."""
+        return await self._answer_and_close(
             x,
-            400,
             "RequestTimeout",
             "Your socket connection to the server was not read from or written to within the timeout "
             f"period (limits.body_timeout: {self.limits.body_timeout:g} s without a byte of the body).",
@@ -728,7 +728,10 @@ class ProxyHandler:
     async def _answer_malformed(self, x: _Exchange, problem: str) -> web.StreamResponse:
         """400, then close at once: the rest of the connection's bytes cannot be framed, so aiohttp must
         not linger reading them (its read would only raise the parser's error again)."""
-        response = await self._answer_bad_request(x, 400, INVALID_REQUEST, problem)
+        return await self._answer_and_close(x, INVALID_REQUEST, problem)
+
+    async def _answer_and_close(self, x: _Exchange, code: str, message: str) -> web.StreamResponse:
+        response = await self._answer_bad_request(x, 400, code, message)
         protocol = x.request.protocol
         if isinstance(protocol, GuardedRequestHandler):
             protocol.force_close()

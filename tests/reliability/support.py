@@ -44,7 +44,7 @@ class Upstream:
         except Exception:
             # The proxy aborted the request mid-body (what a client disconnect must cause).
             self.disconnected.set()
-            raise
+            return web.Response(status=499)  # nobody will read it
         self.seen.append((request.method, request.raw_path, size))
         if self.delay:
             await asyncio.sleep(self.delay)
