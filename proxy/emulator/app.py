@@ -15,6 +15,7 @@ from typing import Protocol as TypingProtocol
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict
 
 from proxy.catalogs import load_builtin_catalogs
@@ -154,15 +155,19 @@ class EmulatorHandler:
             [(name.decode("latin-1"), value.decode("latin-1")) for name, value in request.raw_headers],
             scheme=request.scheme,
         )
-        raw = await self._read_body(request)
+        try:
+            raw = await self._read_body(request)
+        except (ConnectionResetError, HttpProcessingError):
+            # The client went away mid-body (an aborted upload, a proxy refusing the rest of a stream)
+            # or broke its framing: nothing usable arrived, and most likely nobody is listening. Not an
+            # emulator error: answer as the service answers an incomplete body, and close.
+            service = self.route(head, b"")
+            incomplete = self._error_response(self._exchange(service, head), self._incomplete(service))
+            incomplete.force_close()
+            return incomplete
         service = self.route(head, raw or b"")
         s3_style = service is self.s3
-        exchange = _Exchange(
-            service=service,
-            head=head,
-            request_id=self.ids.s3_request_id() if s3_style else self.ids.uuid(),
-            host_id=self.ids.s3_host_id() if s3_style else "",
-        )
+        exchange = self._exchange(service, head)
         if raw is None:
             return self._error_response(exchange, self._too_large(service))
         operation = self.operation_of(service, head, raw)
@@ -210,6 +215,15 @@ class EmulatorHandler:
             return self._error_response(exchange, failure.error)
         return self._response(exchange, reply)
 
+    def _exchange(self, service: EmulatedService, head: RequestHead) -> _Exchange:
+        s3_style = service is self.s3
+        return _Exchange(
+            service=service,
+            head=head,
+            request_id=self.ids.s3_request_id() if s3_style else self.ids.uuid(),
+            host_id=self.ids.s3_host_id() if s3_style else "",
+        )
+
     async def _read_body(self, request: web.Request) -> bytes | None:
         """The whole body, or None when it exceeds max_body_bytes (checked while reading)."""
         limit = self.settings.max_body_bytes
@@ -231,6 +245,17 @@ class EmulatorHandler:
         if service is self.importexport:
             return service.errors.error(
                 "InvalidParameterException", message=f"The request body is larger than {limit} bytes."
+            )
+        return service.errors.error("SerializationException")
+
+    def _incomplete(self, service: EmulatedService) -> AwsError:
+        """A body shorter than it said, per service: S3's IncompleteBody; a JSON body that ends early
+        cannot be parsed (SerializationException); Import/Export's bad-parameter error."""
+        if service is self.s3:
+            return service.errors.error("IncompleteBody")
+        if service is self.importexport:
+            return service.errors.error(
+                "InvalidParameterException", message="The request body is incomplete."
             )
         return service.errors.error("SerializationException")
 

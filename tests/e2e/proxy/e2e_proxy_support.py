@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import boto3
+import pytest
 from aiohttp import web
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -77,21 +78,36 @@ class LoopThread:
 
 @dataclass
 class RunningEmulator:
-    """An emulator served on 127.0.0.1; `received` lists (method, raw path) of every request it got."""
+    """An emulator served on 127.0.0.1; `received` lists (method, raw path) of every request it got,
+    `handled` those its handler is done with (answered, or failed)."""
 
     url: str
     app: web.Application
     runner: web.AppRunner
     received: list[tuple[str, str]] = field(default_factory=list)
+    handled: list[tuple[str, str]] = field(default_factory=list)
+
+    def settled(self, timeout: float = 10.0) -> bool:
+        """Wait (bounded) until every request received has been handled."""
+        deadline = time.monotonic() + timeout
+        while len(self.handled) < len(self.received):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
 
 
 async def start_emulator(settings: EmulatorSettings) -> RunningEmulator:
     received: list[tuple[str, str]] = []
+    handled: list[tuple[str, str]] = []
 
     @web.middleware
     async def record(request: web.Request, handler: Any) -> web.StreamResponse:
         received.append((request.method, request.raw_path))
-        response: web.StreamResponse = await handler(request)
+        try:
+            response: web.StreamResponse = await handler(request)
+        finally:
+            handled.append((request.method, request.raw_path))
         return response
 
     app = build_emulator_app(settings)
@@ -100,7 +116,7 @@ async def start_emulator(settings: EmulatorSettings) -> RunningEmulator:
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     host, port = runner.addresses[0][:2]
-    return RunningEmulator(f"http://{host}:{port}", app, runner, received)
+    return RunningEmulator(f"http://{host}:{port}", app, runner, received, handled)
 
 
 @dataclass
@@ -436,6 +452,17 @@ CASES = [
 ]
 CASE_IDS = [f"{case.upstream}-{case.service}" for case in CASES]
 FAULTS = ("wrong_secret", "unknown_key", "clock_behind", "clock_ahead", "tampered")
+
+# A regression in proxy/server/handler.py (commit bb14bc7): when a body that was already being
+# streamed upstream fails its payload check, `_forward` tests `request.writer.output_size` to tell
+# whether an answer has started; that count includes the interim `100 Continue` the handler itself
+# wrote for `Expect: 100-continue` (which botocore sends with every S3 PutObject), so the connection is
+# cut without an answer instead of AWS's error (XAmzContentSHA256Mismatch, BadDigest).
+EXPECT_CONTINUE_CUT = pytest.mark.xfail(
+    strict=True,
+    reason="proxy/server/handler.py _forward: output_size counts the interim 100 Continue, so a payload "
+    "rejection after Expect: 100-continue cuts the connection instead of answering AWS's error",
+)
 SKEWS = {"clock_behind": timedelta(minutes=-20), "clock_ahead": timedelta(minutes=20)}
 
 

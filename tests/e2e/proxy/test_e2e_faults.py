@@ -1,9 +1,11 @@
 """The emulator's fault injection through sigwatch: a dropped connection becomes sigwatch's own 502 in
 the request's protocol shape (which boto3 retries), an injected server error is classified as retryable,
-and both show in the metrics."""
+and both show in the metrics. And the emulator itself takes an upload cut short in its stride."""
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -110,3 +112,23 @@ def test_dropped_connections_and_injected_errors(
         )
         == 3
     )
+
+
+def test_the_emulator_drops_an_upload_cut_short_quietly(emulator: RunningEmulator, logs: Any) -> None:
+    """A client that goes away in the middle of its body (Ctrl-C during an upload, or sigwatch aborting
+    a refused stream) is nothing to answer: no error line with a traceback, and the next call works."""
+    signed = boto("s3", emulator.url)
+    signed.create_bucket(Bucket="e2e-cut-short")
+    host, port = emulator.url.removeprefix("http://").split(":")
+    received = len(emulator.received)
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(
+            b"PUT /e2e-cut-short/k HTTP/1.1\r\nHost: " + f"{host}:{port}".encode() + b"\r\n"
+            b"Content-Length: 100000\r\n\r\n" + b"x" * 1000
+        )
+        deadline = time.monotonic() + 10
+        while len(emulator.received) == received and time.monotonic() < deadline:
+            time.sleep(0.01)  # the emulator is reading the body: now the client goes away
+    assert emulator.settled()
+    assert [event["message"] for event in logs.events("library") if event["level"] == "error"] == []
+    assert signed.list_objects_v2(Bucket="e2e-cut-short")["KeyCount"] == 0

@@ -27,6 +27,7 @@ from botocore.credentials import Credentials
 from e2e_proxy_support import (
     EXAMPLE_KEY_ID,
     EXAMPLE_SECRET,
+    EXPECT_CONTINUE_CUT,
     REGION,
     Counted,
     RunningEmulator,
@@ -258,6 +259,9 @@ def test_signed_aws_chunked_upload(
         ("payload.chunked", "SignatureDoesNotMatch")
     ]
     assert objects["signed.bin"].data == data
+    # The emulator saw the upload cut short: it drops it quietly (no error line, no traceback).
+    assert emulator.settled()
+    assert [event["message"] for event in logs.events("library") if event["level"] == "error"] == []
 
 
 @pytest.mark.xfail(
@@ -383,6 +387,7 @@ class TamperedStream:
         return data
 
 
+@EXPECT_CONTINUE_CUT
 def test_boto3_trailer_with_a_wrong_checksum_is_refused(
     enforce_proxy: RunningSigwatch, emulator: RunningEmulator, logs: Any
 ) -> None:
