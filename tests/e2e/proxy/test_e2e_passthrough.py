@@ -157,6 +157,7 @@ def debug_responses(stderr: str) -> list[tuple[dict[str, str], bytes]]:
     return list(zip(headers, bodies, strict=True))
 
 
+@pytest.mark.slow
 def test_aws_cli_gets_the_emulators_answer_unchanged(twins: Twins, tmp_path: Path, logs: Any) -> None:
     environment = cli_environment(tmp_path)
     arguments = [

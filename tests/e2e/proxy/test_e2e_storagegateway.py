@@ -244,6 +244,7 @@ def test_protocol_errors_through_sigwatch(
     assert len(emulator.received) == received
 
 
+@pytest.mark.slow
 def test_lifecycle_with_the_aws_cli(
     gateway_endpoint: tuple[RunningEmulator, RunningSigwatch], cli_env: dict[str, str], logs: Any
 ) -> None:
