@@ -345,34 +345,54 @@ class Bench:
             print(f"    run redone: other processes used {foreign:.2f} CPUs meanwhile", flush=True)
             discarded.append(result)
 
-    def measure(self, running: Running, *, cpus: str | None = None) -> dict[str, Any]:
-        """Warm-up, the runs (median reported), then the concurrency-1 run."""
+    def measure(self, contenders: list[Running], *, cpus: str | None = None) -> dict[str, dict[str, Any]]:
+        """Warm-up, the runs (median reported), then the concurrency-1 runs, of all contenders at once.
+
+        The runs are interleaved (round 1 of every contender, then round 2, ...) so that other work on
+        the shared machine falls on every contender alike rather than on whichever ran at a bad time.
+        """
         o = self.options
+        discarded: dict[str, list[LoadResult]] = {r.name: [] for r in contenders}
+        runs: dict[str, list[LoadResult]] = {r.name: [] for r in contenders}
+        c1: dict[str, LoadResult | None] = {r.name: None for r in contenders}
         if o.warmup > 0:
-            self.load(running, connections=o.connections, duration=o.warmup, cpus=cpus)
-        discarded: list[LoadResult] = []
-        runs = [
-            self.quiet_load(running, discarded, connections=o.connections, duration=o.duration, cpus=cpus)
-            for _ in range(o.runs)
-        ]
-        c1 = (
-            self.quiet_load(running, discarded, connections=1, duration=o.c1_duration, cpus=cpus)
-            if o.c1_duration > 0
-            else None
-        )
+            for running in contenders:
+                self.load(running, connections=o.connections, duration=o.warmup, cpus=cpus)
+        for round_number in range(o.runs):
+            print(f"    round {round_number + 1}/{o.runs}", flush=True)
+            for running in contenders:
+                runs[running.name].append(
+                    self.quiet_load(
+                        running,
+                        discarded[running.name],
+                        connections=o.connections,
+                        duration=o.duration,
+                        cpus=cpus,
+                    )
+                )
+        if o.c1_duration > 0:
+            print("    concurrency 1", flush=True)
+            for running in contenders:
+                c1[running.name] = self.quiet_load(
+                    running, discarded[running.name], connections=1, duration=o.c1_duration, cpus=cpus
+                )
+        return {name: self._summary(runs[name], c1[name], discarded[name]) for name in runs}
+
+    def _summary(
+        self, runs: list[LoadResult], c1: LoadResult | None, discarded: list[LoadResult]
+    ) -> dict[str, Any]:
+        o = self.options
         cpu = [r.cpu_us_per_request for r in runs if r.cpu_us_per_request is not None]
-        expected_errors = (
-            sum(r.requests for r in runs) / o.error_every if o.error_every > 0 else 0
-        )  # wrk counts each 400 as a "status" error
+        utilisation = [r.cpu_s / r.duration_s for r in runs if r.cpu_s is not None]
+        # wrk counts each 400 as a "status" error: one request in --error-every is the failing call
+        expected_errors = sum(r.requests for r in runs) / o.error_every if o.error_every > 0 else 0
         return {
             "runs": [r.as_json() for r in runs],
             "rps": statistics.median(r.rps for r in runs),
             "p50_ms": statistics.median(r.p50_ms for r in runs),
             "p99_ms": statistics.median(r.p99_ms for r in runs),
             "cpu_us_per_request": statistics.median(cpu) if cpu else None,
-            "cpu_utilisation": statistics.median(r.cpu_s / r.duration_s for r in runs if r.cpu_s is not None)
-            if cpu
-            else None,
+            "cpu_utilisation": statistics.median(utilisation) if utilisation else None,
             "status_errors": sum(r.errors.get("status", 0) for r in runs),
             "status_errors_expected": round(expected_errors),
             "other_errors": sum(v for r in runs for k, v in r.errors.items() if k != "status"),
@@ -384,35 +404,42 @@ class Bench:
     # -- phases ------------------------------------------------------------------------------------------
 
     def run_table(self) -> None:
+        """Start every available contender (each idle on CPU 0 until its turn), check it, measure all."""
         rows: dict[str, Any] = {}
         self.report["contenders"] = rows
-        for name in self.options.contenders:
-            why = self.available(name)
-            if why is not None:
-                rows[name] = {"skipped": why}
-                print(f"  {name}: skipped: {why}", flush=True)
-                continue
-            print(f"  {name}: starting", flush=True)
-            running = self.start_contender(name, self.upstream_port, cpus=str(procs.PROXY_CPU))
-            try:
+        started: list[Running] = []
+        try:
+            for name in self.options.contenders:
+                why = self.available(name)
+                if why is not None:
+                    rows[name] = {"skipped": why}
+                    print(f"  {name}: skipped: {why}", flush=True)
+                    continue
+                print(f"  {name}: starting", flush=True)
+                running = self.start_contender(name, self.upstream_port, cpus=str(procs.PROXY_CPU))
                 checked = self.check(running)
                 if not checked["ok"]:
+                    running.stop()
                     rows[name] = {
                         "skipped": "check failed: " + "; ".join(checked["problems"]),
                         "check": checked,
                     }
                     print(f"  {name}: CHECK FAILED: {checked['problems']}", flush=True)
                     continue
-                row = self.measure(running, cpus=str(procs.LOAD_CPU))
-                row["check"] = checked
-                rows[name] = row
-            finally:
+                rows[name] = {"check": checked}
+                started.append(running)
+            for name, row in self.measure(started, cpus=str(procs.LOAD_CPU)).items():
+                rows[name].update(row)
+        finally:
+            for running in started:
                 running.stop()
+        for running in started:
+            row = rows[running.name]
             if running.sigwatch:
                 row.update(self._log_figures(running))
+            figures = f"{row['rps']:.0f} rps, p50 {row['p50_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms"
             print(
-                f"  {name}: {row['rps']:.0f} rps, p50 {row['p50_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms"
-                f" ({len(row['discarded_runs'])} disturbed runs redone)",
+                f"  {running.name}: {figures} ({len(row['discarded_runs'])} disturbed runs redone)",
                 flush=True,
             )
         self._ratios(rows)
@@ -456,29 +483,30 @@ class Bench:
         procs.set_affinity(upstream_pids, set(range(procs.CPU_COUNT)))
         result: dict[str, Any] = {
             "setup": (
-                "sigwatch observe (all checks, metrics, JSON logs to a file) with --workers 1 then 2; "
-                "nothing pinned: sigwatch, wrk (1 thread) and the upstream share both cores, so the load "
-                "generator competes with the workers; same connections, duration and runs as the table"
+                "sigwatch observe (all checks, metrics, JSON logs to a file) with --workers 1 and 2, runs "
+                "interleaved; nothing pinned: sigwatch, wrk (1 thread) and the upstream share both cores, so "
+                "the load generator competes with the workers; connections, duration and runs as in the table"
             )
         }
+        started: list[Running] = []
         try:
             for workers in (1, 2):
                 print(f"  --workers {workers}: starting", flush=True)
                 running = self.start_contender(
                     OBSERVE, self.upstream_port, cpus=both, workers=workers, tag=f"-w{workers}"
                 )
-                try:
-                    checked = self.check(running)
-                    row = self.measure(running, cpus=both)
-                    row["check"] = checked
-                    row["processes"] = len(running.pids())
-                finally:
-                    running.stop()
-                row.update(self._log_figures(running))
-                result[f"workers_{workers}"] = row
-                print(f"  --workers {workers}: {row['rps']:.0f} rps", flush=True)
+                running.name = f"workers_{workers}"
+                started.append(running)
+                result[running.name] = {"check": self.check(running), "processes": len(running.pids())}
+            for name, row in self.measure(started, cpus=both).items():
+                result[name].update(row)
         finally:
+            for running in started:
+                running.stop()
             procs.set_affinity(upstream_pids, {procs.LOAD_CPU})
+        for running in started:
+            result[running.name].update(self._log_figures(running))
+            print(f"  --workers {running.name[-1]}: {result[running.name]['rps']:.0f} rps", flush=True)
         one, two = result["workers_1"]["rps"], result["workers_2"]["rps"]
         result["ratio"] = two / one if one else None
         self.report["workers"] = result
@@ -821,7 +849,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         default=0.15,
         help="redo a run during which other processes used more than this many CPUs (default 0.15)",
     )
-    parser.add_argument("--retries", type=int, default=4, help="most runs redone per contender (default 4)")
+    parser.add_argument("--retries", type=int, default=3, help="most runs redone per contender (default 3)")
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.runs, args.warmup, args.connections = 1.0, 1, 0.0, 8
