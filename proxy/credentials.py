@@ -6,6 +6,7 @@ Secrets live only in Credential objects (whose repr hides them); nothing here lo
 from __future__ import annotations
 
 import configparser
+import hmac
 import os
 import stat
 from collections.abc import Mapping
@@ -70,7 +71,9 @@ def read_credentials_file(path: Path, *, allow_insecure: bool = False) -> dict[s
             )
         token = section.get(_TOKEN, "").strip() or None
         previous = found.get(key_id)
-        if previous is not None and previous.secret_access_key != secret:
+        if previous is not None and not hmac.compare_digest(
+            previous.secret_access_key.encode(), secret.encode()
+        ):
             raise ConfigError(
                 source,
                 f"[{profile}] {_KEY_ID}",

@@ -2,12 +2,21 @@
 
 sigwatch must not become an open proxy: absolute-form requests and CONNECT tunnels are forwarded only
 to destinations matching `forward.allow`, plus the configured upstream, the emulator and loopback.
+
+Loopback is allowed by default only when sigwatch itself listens on loopback (local debugging: the
+client is on the same host and could reach those services anyway). On any other listener (0.0.0.0 in a
+pod) the host's own loopback services would become reachable by every client that can reach sigwatch,
+so a loopback destination must then be named by a `forward.allow` entry (`127.0.0.1:9000`,
+`localhost`, `127.0.0.0/8`; `*` does not count) or be the configured upstream. Every spelling a
+resolver turns into a loopback address counts as loopback: `127.1`, `0x7f.1`, `2130706433`,
+`[::ffff:127.0.0.1]`, and the unspecified `0.0.0.0` / `[::]` (which connect to the local host).
 Pure code (no I/O library): the config loader validates patterns with the same parser.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -62,11 +71,27 @@ def host_address(host: str) -> IPAddress | None:
         return None
 
 
+def destination_address(host: str) -> IPAddress | None:
+    """The address a connection to `host` would reach when `host` is an address in any spelling the
+    system resolver accepts (inet_aton's `127.1`, `0x7f000001`, `2130706433`), IPv4-mapped IPv6
+    unwrapped; None for a name."""
+    address = host_address(host)
+    if address is None and host and all(ch in "0123456789abcdefxABCDEFX." for ch in host):
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 def is_loopback(host: str) -> bool:
+    """Does `host` reach this machine: a localhost name, a loopback address, or the unspecified one?"""
     if host == "localhost" or host.endswith(".localhost"):
         return True  # RFC 6761 §6.3: localhost names resolve to loopback
-    address = host_address(host)
-    return address is not None and address.is_loopback
+    address = destination_address(host)
+    return address is not None and (address.is_loopback or address.is_unspecified)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +112,7 @@ class DestinationPattern:
         if self.port is not None and port != self.port:
             return False
         if self.network is not None:
-            address = host_address(host)
+            address = destination_address(host)
             return address is not None and address in self.network
         if self.wildcard:
             return host.endswith("." + self.host)
@@ -124,20 +149,24 @@ def parse_pattern(text: str) -> DestinationPattern:
 
 
 class Allowlist:
-    """The configured patterns plus the destinations always allowed (upstream, emulator, loopback)."""
+    """The configured patterns plus the destinations always allowed (upstream, emulator, and loopback
+    when `loopback` is True: sigwatch listens on loopback itself)."""
 
-    def __init__(self, patterns: Iterable[str], always: Iterable[str] = ()) -> None:
+    def __init__(self, patterns: Iterable[str], always: Iterable[str] = (), *, loopback: bool = True) -> None:
         self.patterns = tuple(parse_pattern(p) for p in patterns)
         self.always = tuple(parse_pattern(p) for p in always)
+        self.loopback = loopback
 
     def allows(self, host: str, port: int) -> bool:
         host = normalize_host(host)
+        entries = (*self.always, *self.patterns)
         if is_loopback(host):
-            return True
-        return any(p.matches(host, port) for p in (*self.always, *self.patterns))
+            # Named explicitly, or not at all: `*` opens the world, not this host's own services.
+            return self.loopback or any(not p.anything and p.matches(host, port) for p in entries)
+        return any(p.matches(host, port) for p in entries)
 
     def describe(self) -> list[str]:
-        return [p.text for p in (*self.patterns, *self.always)] + ["loopback"]
+        return [p.text for p in (*self.patterns, *self.always)] + (["loopback"] if self.loopback else [])
 
 
 def how_to_allow(host: str, port: int) -> str:

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from yarl import URL
 
-from proxy.config import Settings
+from proxy.config import Settings, split_address
 from proxy.core.model import AwsError, Finding, Severity
 from proxy.server.allowlist import Allowlist, how_to_allow, is_loopback, split_authority
 from proxy.tls import LeafContexts, LocalCA, ca_paths, load_or_create_ca
@@ -106,14 +106,23 @@ def forward_ssl_context(ca_bundle: str) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle else None)
 
 
-def _always_allowed(settings: Settings) -> list[str]:
+def listens_on_loopback(settings: Settings) -> bool:
+    """Is the proxy listener bound to a loopback address (only this host's clients reach it)?"""
+    host = split_address(settings.listen.address)[0]
+    return host not in {"0.0.0.0", "::", ""} and is_loopback(host)
+
+
+def _always_allowed(settings: Settings, loopback: bool) -> list[str]:
+    """The configured upstream (the reverse proxy goes there anyway) and, for local debugging on a
+    loopback listener, the emulator."""
     upstream = urlsplit(settings.upstream.url)
     always = []
     if upstream.hostname:
         port = upstream.port or DEFAULT_PORTS.get(upstream.scheme, 443)
         host = f"[{upstream.hostname}]" if ":" in upstream.hostname else upstream.hostname
         always.append(f"{host}:{port}")
-    always.append(settings.emulator.address)
+    if loopback or not is_loopback(split_address(settings.emulator.address)[0]):
+        always.append(settings.emulator.address)
     return list(dict.fromkeys(always))
 
 
@@ -134,7 +143,10 @@ class ForwardProxy:
         forward = settings.forward
         self.settings = forward
         self.intercept = forward.intercept
-        self.allowlist = Allowlist(forward.allow, always=_always_allowed(settings))
+        loopback = listens_on_loopback(settings)
+        self.allowlist = Allowlist(
+            forward.allow, always=_always_allowed(settings, loopback), loopback=loopback
+        )
         self.ssl = forward_ssl_context(forward.ca_bundle)
         self.connect_timeout = forward.connect_timeout
         self.timeout = aiohttp.ClientTimeout(

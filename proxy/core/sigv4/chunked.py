@@ -459,7 +459,7 @@ class AwsChunkedVerifier:
             self._verify_trailer_signature(fields)
         for name, checksum in self._checksums.items():
             computed = checksum.digest_b64()
-            if fields.get(name) != computed:
+            if not signatures_equal(computed, fields.get(name, "")):  # the same constant-time helper
                 raise ChunkedError(
                     ChunkedErrorKind.CHECKSUM_MISMATCH,
                     f"{name} is {fields.get(name)!r}, the decoded data gives {computed!r}",
