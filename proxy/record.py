@@ -60,6 +60,9 @@ class RequestRecord:
     user_agent: str | None = None
     target_host: str | None = None  # forward/tunnel modes: where the client asked to go
     notes: list[str] = field(default_factory=list)  # human notes, e.g. why a request was refused
+    # How the body was checked, when it was: {"kind": x-amz-content-sha256 value (or "body-sha256" when
+    # the hash came from the buffered body), "verified": bool, "chunks": verified chunk signatures}.
+    payload: dict[str, object] | None = None
 
     @property
     def status_class(self) -> str:

@@ -66,6 +66,7 @@ REQUEST_KEYS: Final = frozenset(
         "upstream_failure",
         "target_host",
         "notes",
+        "payload",
     }
 )
 REQUIRED_KEYS: Final[dict[str, frozenset[str]]] = {
@@ -508,6 +509,7 @@ def request_event(record: RequestRecord) -> dict[str, Any]:
         "upstream_failure": record.upstream_failure,
         "target_host": record.target_host,
         "notes": record.notes,
+        "payload": record.payload,
     }
 
 
