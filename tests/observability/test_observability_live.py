@@ -4,46 +4,28 @@ log line it writes has the keys of the log schema."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 from observability_support import EXAMPLE_KEY_ID, promtool_check_metrics
-from prometheus_client import CollectorRegistry
 
-from proxy.config import load_settings
 from proxy.core.model import Credential
 from proxy.emulator.settings import EmulatorSettings
 from proxy.emulator.traffic import run_demo_traffic
 from proxy.observability.logs import COMMON_KEYS, REQUIRED_KEYS
 from proxy.server.demo import start_emulator
 from proxy.server.runtime import ProxyServer
+from tests.support.net import free_port
+from tests.support.sigwatch import start_in_process
 
 EXAMPLE_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 CREDENTIALS = {EXAMPLE_KEY_ID: Credential(EXAMPLE_KEY_ID, EXAMPLE_SECRET)}
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def start_sigwatch(upstream: str, **sections: dict[str, Any]) -> ProxyServer:
-    overrides: dict[str, dict[str, Any]] = {
-        "listen": {"address": "127.0.0.1:0"},
-        "admin": {"address": "127.0.0.1:0"},
-        "upstream": {"url": upstream},
-    }
-    for name, values in sections.items():
-        overrides.setdefault(name, {}).update(values)
-    server = ProxyServer(
-        load_settings(environ={}, overrides=overrides), CREDENTIALS, registry=CollectorRegistry()
-    )
-    await server.start()
-    return server
+closed_port = free_port  # nothing listens on a port just freed
+start_sigwatch = start_in_process
 
 
 def url(address: tuple[str, int] | None) -> str:

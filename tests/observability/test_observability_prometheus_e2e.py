@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -31,6 +29,8 @@ from botocore.exceptions import ClientError
 from observability.leak_scan import scan_output
 from observability_support import promtool_check_metrics, require_tool
 
+from tests.support.net import free_port, http_get, wait_until
+
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARD = REPO / "grafana" / "dashboards" / "sigwatch.json"
 ALERTS = REPO / "deploy" / "prometheus" / "alerts.yml"
@@ -42,32 +42,6 @@ RATE_INTERVAL = "15s"  # what Grafana would put for $__rate_interval with a 1 s 
 VARIABLES = {"$service": ".*", "$operation": ".*", "$__rate_interval": RATE_INTERVAL}
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return int(response.status), bytes(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-
-
-def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if condition():
-                return
-        except OSError:
-            pass
-        time.sleep(0.25)
-    raise AssertionError(f"gave up after {seconds:.0f}s waiting for {what}")
 
 
 @dataclass

@@ -17,9 +17,9 @@ from tests.functional.forward.conftest import (
     StartEmulator,
     StartSigwatch,
     TlsMaterial,
-    proxy_url,
     request_lines,
 )
+from tests.support.sigwatch import proxy_url
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from proxy.emulator import run_demo_traffic
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -93,12 +93,6 @@ def test_demo_traffic_retries_like_an_sdk(
     by_attempt = {label: counted[label] - counted_before.get(label, 0) for label in counted}
     assert by_attempt["2"] > 0 and by_attempt["3"] > 0
     assert sum(by_attempt.values()) == len(lines)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def fetch(url: str) -> tuple[int, str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,15 +29,11 @@ from e2e_proxy_support import (
 )
 from observability.leak_scan import scan_output
 
+from tests.support.net import free_port
+
 pytestmark = pytest.mark.e2e
 
 SIGWATCH = Path(sys.executable).with_name("sigwatch")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class RunProcess:

@@ -15,14 +15,13 @@ import pytest
 import trustme
 from aiohttp.test_utils import TestServer
 from botocore.config import Config
-from prometheus_client import CollectorRegistry
 
-from proxy.config import load_settings
 from proxy.core.model import Credential
 from proxy.emulator.app import build_emulator_app
 from proxy.emulator.settings import EmulatorSettings
 from proxy.server.runtime import ProxyServer
 from tests.conftest import EXAMPLE_KEY_ID, EXAMPLE_SECRET, LogSink
+from tests.support.sigwatch import start_in_process
 
 REGION = "us-east-1"
 WRONG_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYWRONGKEY00"
@@ -110,31 +109,14 @@ async def start_sigwatch(clean_environment: Path) -> AsyncIterator[StartSigwatch
     closed port unless given (forward mode never uses it)."""
     servers: list[ProxyServer] = []
 
-    async def start(upstream: str = "http://127.0.0.1:9", **sections: dict[str, Any]) -> ProxyServer:
-        overrides: dict[str, dict[str, Any]] = {
-            "listen": {"address": "127.0.0.1:0"},
-            "admin": {"address": "127.0.0.1:0"},
-            "upstream": {"url": upstream},
-        }
-        for name, values in sections.items():
-            overrides.setdefault(name, {}).update(values)
-        server = ProxyServer(
-            load_settings(environ={}, overrides=overrides),
-            {EXAMPLE_KEY_ID: Credential(EXAMPLE_KEY_ID, EXAMPLE_SECRET)},
-            registry=CollectorRegistry(),
-        )
-        await server.start()
+    async def start(upstream: str = "http://127.0.0.1:9", /, **sections: dict[str, Any]) -> ProxyServer:
+        server = await start_in_process(upstream, **sections)
         servers.append(server)
         return server
 
     yield start
     for server in servers:
         await server.stop(grace=1.0)
-
-
-def proxy_url(server: ProxyServer) -> str:
-    assert server.proxy_address is not None
-    return f"http://{server.proxy_address[0]}:{server.proxy_address[1]}"
 
 
 def boto_client(

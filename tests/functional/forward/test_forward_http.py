@@ -17,10 +17,10 @@ from tests.functional.forward.conftest import (
     StartSigwatch,
     boto_client,
     finding_checks,
-    proxy_url,
     request_lines,
     wait_for_lines,
 )
+from tests.support.sigwatch import proxy_url
 
 RAW_TARGETS = [
     "/bucket/a%2Fb",

@@ -23,10 +23,10 @@ from tests.functional.forward.conftest import (
     TlsMaterial,
     boto_client,
     finding_checks,
-    proxy_url,
     request_lines,
     wait_for_lines,
 )
+from tests.support.sigwatch import proxy_url
 
 ACTIVATION_KEY = "AB1CD-EF2GH-IJ3KL-MN4OP-QR5ST"
 

@@ -17,10 +17,10 @@ from tests.functional.forward.conftest import (
     TlsMaterial,
     boto_client,
     metric_total,
-    proxy_url,
     request_lines,
     wait_for_lines,
 )
+from tests.support.sigwatch import proxy_url
 
 
 async def open_tunnel(

@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from prometheus_client import CollectorRegistry
 
-from proxy.config import load_settings
-from proxy.core.model import Credential
 from proxy.server.runtime import ProxyServer
-from tests.conftest import EXAMPLE_KEY_ID, EXAMPLE_SECRET
+from tests.support.sigwatch import admin_url, proxy_url, start_in_process
+
+__all__ = ["Recorder", "Seen", "StartProxy", "admin_url", "proxy_url", "raw_exchange", "record_request"]
 
 
 @dataclass
@@ -58,38 +57,13 @@ async def start_proxy() -> AsyncIterator[StartProxy]:
     servers: list[ProxyServer] = []
 
     async def start(upstream_url: str, /, **sections: dict[str, Any]) -> ProxyServer:
-        overrides: dict[str, dict[str, Any]] = {
-            "listen": {"address": "127.0.0.1:0"},
-            "admin": {"address": "127.0.0.1:0"},
-            "upstream": {"url": upstream_url},
-        }
-        for name, values in sections.items():
-            overrides.setdefault(name, {}).update(values)
-        settings = load_settings(environ={}, overrides=overrides)
-        server = ProxyServer(
-            settings,
-            {EXAMPLE_KEY_ID: Credential(EXAMPLE_KEY_ID, EXAMPLE_SECRET)},
-            registry=CollectorRegistry(),
-        )
-        await server.start()
+        server = await start_in_process(upstream_url, **sections)
         servers.append(server)
         return server
 
     yield start
     for server in servers:
         await server.stop(grace=1.0)
-
-
-def proxy_url(server: ProxyServer) -> str:
-    assert server.proxy_address is not None
-    host, port = server.proxy_address
-    return f"http://{host}:{port}"
-
-
-def admin_url(server: ProxyServer) -> str:
-    assert server.admin_address is not None
-    host, port = server.admin_address
-    return f"http://{host}:{port}"
 
 
 async def raw_exchange(server: ProxyServer, data: bytes, *, read_timeout: float = 5.0) -> bytes:

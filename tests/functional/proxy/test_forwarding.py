@@ -19,6 +19,7 @@ from tests.functional.proxy.conftest import (
     raw_exchange,
     record_request,
 )
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.asyncio
 
@@ -207,14 +208,6 @@ async def send(server: Any, case: dict[str, Any]) -> tuple[int, Any, bytes]:
         ) as response,
     ):
         return response.status, response.headers, await response.read()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.parametrize("case", [STORAGE_GATEWAY, S3_GET, QUERY], ids=["json", "rest-xml", "query"])

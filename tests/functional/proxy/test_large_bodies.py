@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.functional.proxy.test_forwarding import free_port
+from tests.support.sigwatch import SigwatchProcess
 
 SIZE = 200 * 1024 * 1024
 BLOCK = hashlib.sha256(b"sigwatch").digest() * 2048  # 64 KiB, not all one byte
@@ -61,42 +58,14 @@ async def sigwatch_process(
         return response
 
     server = await aiohttp_raw_server(upstream)
-    port, admin = free_port(), free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "proxy",
-            "run",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--admin",
-            f"127.0.0.1:{admin}",
-            "--upstream",
-            str(server.make_url("")).rstrip("/"),
-            "--log-format",
-            "json",
-        ],
-        stdout=(tmp_path / "stdout").open("wb"),  # files, not pipes nobody reads
-        stderr=(tmp_path / "stderr").open("wb"),
-        env={**os.environ, "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""},
-    )
+    upstream_url = str(server.make_url("")).rstrip("/")
+    process = SigwatchProcess(["run", "--upstream", upstream_url, "--log-format", "json"], tmp_path)
+    # The upstream runs on this test's loop: start and stop the process without blocking it.
+    await asyncio.to_thread(process.__enter__)
     try:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(200):
-                try:
-                    async with session.get(f"http://127.0.0.1:{admin}/healthz") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.1)
-            else:
-                raise AssertionError((tmp_path / "stderr").read_text()[-2000:])
-        yield f"http://127.0.0.1:{port}", process.pid, received
+        yield process.url, process.pid, received
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        assert process.returncode == 0, (tmp_path / "stderr").read_text()[-2000:]
+        await asyncio.to_thread(process.stop)
 
 
 @pytest.mark.slow

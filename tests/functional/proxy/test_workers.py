@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.functional.proxy.test_forwarding import free_port
+from tests.support.sigwatch import SigwatchProcess
 
 REQUESTS = 120
 
@@ -72,77 +69,42 @@ async def test_two_workers_share_the_port_and_metrics_count_each_request_once(
         return web.Response(text="ok")
 
     server = await aiohttp_raw_server(upstream)
-    port, admin = free_port(), free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "proxy",
-            "run",
-            "--workers",
-            "2",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--admin",
-            f"127.0.0.1:{admin}",
-            "--upstream",
-            str(server.make_url("")).rstrip("/"),
-            "--log-format",
-            "json",
-        ],
-        # Files, not pipes: a pipe nobody reads fills up and blocks the workers' log writes.
-        stdout=(tmp_path / "stdout").open("wb"),
-        stderr=(tmp_path / "stderr").open("wb"),
-        env={**os.environ, "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""},
+    upstream_url = str(server.make_url("")).rstrip("/")
+    process = SigwatchProcess(
+        ["run", "--workers", "2", "--upstream", upstream_url, "--log-format", "json"],
+        tmp_path,
+        ready_path="/readyz",  # the parent's readiness waits for every worker to listen
     )
+    await asyncio.to_thread(process.__enter__)  # the upstream runs on this loop: don't block it
     try:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(300):
-                try:
-                    async with session.get(f"http://127.0.0.1:{admin}/readyz") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                raise AssertionError("workers never became ready")
-            workers = children_of(process.pid)
-            workers = [
-                pid
-                for pid in workers
-                if "sigwatch" in Path(f"/proc/{pid}/cmdline").read_text()
-                or "multiprocessing" in Path(f"/proc/{pid}/cmdline").read_text()
-            ]
-            assert len(workers) >= 2, workers
+        workers = [
+            pid
+            for pid in children_of(process.pid)
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        assert len(workers) == 2, workers
 
-            # A fresh connection per request, so the kernel's SO_REUSEPORT balancing is exercised.
-            connector_free = aiohttp.TCPConnector(force_close=True)
-            async with aiohttp.ClientSession(connector=connector_free) as fresh:
+        # A fresh connection per request, so the kernel's SO_REUSEPORT balancing is exercised.
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as fresh:
 
-                async def one(index: int) -> int:
-                    async with fresh.get(f"http://127.0.0.1:{port}/item/{index}") as response:
-                        await response.read()
-                        return response.status
+            async def one(index: int) -> int:
+                async with fresh.get(f"{process.url}/item/{index}") as response:
+                    await response.read()
+                    return response.status
 
-                statuses = await asyncio.gather(*(one(i) for i in range(REQUESTS)))
-            assert statuses == [200] * REQUESTS
+            statuses = await asyncio.gather(*(one(i) for i in range(REQUESTS)))
+        assert statuses == [200] * REQUESTS
 
-            inode_ports = local_ports_by_inode()
-            served_by = {
-                pid: {inode_ports[i] for i in socket_inodes(pid) if i in inode_ports} for pid in workers
-            }
-            per_worker = {pid: sum(1 for p in peers if p in ports) for pid, ports in served_by.items()}
-            assert sum(per_worker.values()) == REQUESTS, per_worker
-            assert sum(1 for count in per_worker.values() if count > 0) >= 2, per_worker
+        inode_ports = local_ports_by_inode()
+        served_by = {pid: {inode_ports[i] for i in socket_inodes(pid) if i in inode_ports} for pid in workers}
+        per_worker = {pid: sum(1 for p in peers if p in ports) for pid, ports in served_by.items()}
+        assert sum(per_worker.values()) == REQUESTS, per_worker
+        assert all(count > 0 for count in per_worker.values()), per_worker
 
-            async with session.get(f"http://127.0.0.1:{admin}/metrics") as response:
-                text = await response.text()
-            assert sample_sum(text, "sigwatch_requests_total") == REQUESTS
+        async with aiohttp.ClientSession() as session, session.get(f"{process.admin}/metrics") as response:
+            text = await response.text()
+        assert sample_sum(text, "sigwatch_requests_total") == REQUESTS
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
-    assert process.returncode == 0, (tmp_path / "stderr").read_text()[-3000:]
-    lines = [line for line in (tmp_path / "stdout").read_text().splitlines() if '"event":"request"' in line]
-    assert len(lines) == REQUESTS  # logged exactly once each, across both workers
+        await asyncio.to_thread(process.stop)
     assert children_of(process.pid) == []
+    assert len(process.lines("request")) == REQUESTS  # logged exactly once each, across both workers
