@@ -47,6 +47,22 @@ bench: $(STAMP)
 	@bash .ci/install-bench-tools.sh
 	$(BIN)/python -m tests.benchmarks.harness $(BENCH_ARGS)
 
+## fuzz: atheris (coverage-guided) on each parser of the pure core for FUZZ_SECONDS (default 60) each;
+## a crash stops it and its input is kept under FUZZ_OUT (replay: python -m tests.fuzz.run TARGET FILE)
+FUZZ_SECONDS ?= 60
+FUZZ_OUT ?= /tmp/sigwatch-fuzz
+FUZZ_TARGETS ?= authorization presigned canonical chunked dates error_body
+fuzz: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[fuzz]'
+	@mkdir -p $(FUZZ_OUT)
+	@for target in $(FUZZ_TARGETS); do \
+		echo "== fuzz $$target ($(FUZZ_SECONDS) s)"; \
+		$(BIN)/python -m tests.fuzz.run $$target -max_total_time=$(FUZZ_SECONDS) \
+			-artifact_prefix=$(FUZZ_OUT)/$$target- -print_final_stats=1 2>&1 | grep -E "^(Done|stat::|==|Traceback)|Error|crash" \
+			|| true; \
+		test -z "$$(ls $(FUZZ_OUT)/$$target-* 2>/dev/null)" || { echo "fuzz $$target: crash in $(FUZZ_OUT)"; exit 1; }; \
+	done
+
 ## catalogs: regenerate proxy/catalogs/data from ../shared/seeds
 catalogs: $(STAMP)
 	$(BIN)/python tools/build_catalogs.py

@@ -86,15 +86,21 @@ def canonical_uri(path: str, *, normalize: bool) -> str:
         return "/"
     if normalize:
         path = remove_dot_segments(path)
-        return path if _PATH_SAFE.issuperset(path) else quote(path, safe="/~")
-    return path if _RAW_PATH_SAFE.issuperset(path) else quote(path, safe="/~%")
+        return path if _PATH_SAFE.issuperset(path) else quote(_raw_bytes(path), safe="/~")
+    return path if _RAW_PATH_SAFE.issuperset(path) else quote(_raw_bytes(path), safe="/~%")
+
+
+def _raw_bytes(text: str) -> bytes:
+    """The bytes a request-line text came from (undecodable bytes travel as surrogates, see
+    RequestHead): encoding them with plain UTF-8 would raise instead of encoding the byte."""
+    return text.encode("utf-8", "surrogateescape")
 
 
 def _encode_query_component(text: str) -> str:
     """Decode then re-encode one query key or value ("URI-encode each parameter name and value")."""
     if _UNRESERVED.issuperset(text):
         return text
-    return quote(unquote_to_bytes(text), safe="-_.~")
+    return quote(unquote_to_bytes(_raw_bytes(text)), safe="-_.~")
 
 
 def canonical_query(query: str, *, drop_signature: bool = False, drop_security_token: bool = False) -> str:
