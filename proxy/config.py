@@ -75,6 +75,12 @@ class ValidationSettingsConfig:
     mode: str = field(default="observe", metadata=_doc('"observe" (annotate, forward all) or "enforce"'))
     max_skew_seconds: float = field(default=900.0, metadata=_doc("clock window AWS allows (15 minutes)"))
     warn_skew_seconds: float = field(default=300.0, metadata=_doc("skew past which a warning is raised"))
+    region: str = field(
+        default="",
+        metadata=_doc(
+            "region requests must be signed for when the endpoint's host does not say (custom endpoints)"
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +112,10 @@ class LimitsSettings:
         default=5 * 1024**3, metadata=_doc("largest request body accepted (streamed); 413 past it")
     )
     max_buffered_body_bytes: int = field(
-        default=10 * 1024**2,
-        metadata=_doc("largest body buffered for checks (JSON/Query payload hash); 413 past it"),
+        default=32 * 1024**2,
+        metadata=_doc(
+            "largest body buffered for checks (JSON/Query payload hash; DynamoDB takes 16 MB); 413 past it"
+        ),
     )
     max_error_body_bytes: int = field(
         default=64 * 1024, metadata=_doc("most bytes of an error response read for classification")

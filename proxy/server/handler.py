@@ -72,6 +72,11 @@ from proxy.server.upstream import Upstream, UpstreamFailure, end_to_end, failure
 
 STREAM_CHUNK = 256 * 1024
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+# Set on the request once an answer's head is on the wire. (`writer.output_size` cannot tell: it also
+# counts an interim `100 Continue`, after which a full answer can and must still be sent.)
+_HEAD_SENT = web.RequestKey("sigwatch_head_sent", bool)
+# botocore parses every response from 301 up as an error (S3's PermanentRedirect, 304 NotModified...).
+_ERROR_STATUS = 301
 _FORM = "application/x-www-form-urlencoded"
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 # sigwatch's own code for a request it refuses to interpret (unparseable, ambiguous, badly framed);
@@ -385,9 +390,14 @@ class ProxyHandler:
         first_error = result.first_error
         if self.enforce and first_error is not None:
             record.outcome = OUTCOME_REJECTED
-            return await self._send(x, first_error.error)
+            # A body left unread (e.g. never sent: the client awaited our 100 Continue) would be taken
+            # for the next request on this connection: close it after the answer.
+            return await self._send(x, first_error.error, close=request.body_exists and body is None)
 
         verifier = None if body is not None else payload_verifier(check_ctx, result)
+        if body is not None:
+            # The buffered body's hash is part of the canonical request: a valid signature verifies it.
+            record.payload = _payload_summary(head, verified=result.signature_state == "valid")
         return await self._forward(x, body, verifier, expect_continue)
 
     def _note_identity(self, x: _Exchange) -> None:
@@ -463,12 +473,16 @@ class ProxyHandler:
             raise
         if verifier is not None:
             self._verdict(verifier.finish(), record, state)
+            record.payload = _payload_summary(
+                x.head, verified=not state.get("payload_failed"), verifier=verifier
+            )
         if held is not None:
             yield held
 
     def _verdict(self, finding: Finding | None, record: RequestRecord, state: dict[str, Any]) -> None:
         if finding is None:
             return
+        state["payload_failed"] = True
         record.findings = (*record.findings, finding)
         if self.enforce and finding.severity is Severity.ERROR:
             state["rejected"] = finding
@@ -528,7 +542,7 @@ class ProxyHandler:
                     self.upstream_seen = True
                 return await self._relay(x, upstream_response)
         except Exception as exc:
-            if request.writer.output_size:
+            if request.get(_HEAD_SENT):
                 # An answer is already on its way (a failure after its head): never write a second one.
                 if request.transport is not None:
                     request.transport.close()
@@ -556,7 +570,7 @@ class ProxyHandler:
         for name, value in end_to_end(raw):
             response.headers.add(name, value)
         prefix = b""
-        if upstream_response.status >= 400:
+        if upstream_response.status >= _ERROR_STATUS:
             prefix, complete = await _read_prefix(upstream_response.content, self.limits.max_error_body_bytes)
             info = extract_error(
                 identity.protocol, upstream_response.status, raw, prefix, body_truncated=not complete
@@ -569,7 +583,7 @@ class ProxyHandler:
             record.outcome = OUTCOME_OK
         self._annotate(response, x)
         record.status = upstream_response.status
-        await response.prepare(request)
+        await _start_answer(request, response)
         if prefix:
             await response.write(prefix)
             record.bytes_out += len(prefix)
@@ -606,7 +620,7 @@ class ProxyHandler:
                 f"{f.check}={f.code};{f.severity.value}" for f in record.findings
             )
         if record.skew_seconds is not None:
-            headers["x-sigwatch-skew-seconds"] = f"{record.skew_seconds:.0f}"
+            headers["x-sigwatch-skew-seconds"] = str(round(record.skew_seconds))
 
     def _annotate_error(self, response: web.StreamResponse, classification: Classification) -> None:
         response.headers["x-sigwatch-error"] = annotation_error(classification)
@@ -628,7 +642,7 @@ class ProxyHandler:
         if close:
             # An unread request body would be taken for the next request on this connection.
             response.force_close()
-        await response.prepare(request)
+        await _start_answer(request, response)
         await response.write_eof()
         return response
 
@@ -666,7 +680,7 @@ class ProxyHandler:
         self.logger.error(
             "internal_error", request_id=record.request_id, error=type(exc).__name__, exc_info=exc
         )
-        if request.writer.output_size or _client_gone(request):
+        if request.get(_HEAD_SENT) or _client_gone(request):
             # The head is already out (or nobody is listening): cutting the connection is all that is left.
             if request.transport is not None:
                 request.transport.close()
@@ -676,7 +690,7 @@ class ProxyHandler:
         )
         response = self._error_response(record, Protocol.UNKNOWN, error, head=request.method == "HEAD")
         response.force_close()
-        await response.prepare(request)
+        await _start_answer(request, response)
         await response.write_eof()
         return response
 
@@ -776,6 +790,34 @@ def _ambiguity_finding(problem: str) -> Finding:
         error=_proxy_error(INVALID_REQUEST, 400, problem),
         explanation=problem,
     )
+
+
+def _payload_summary(
+    head: RequestHead, *, verified: bool, verifier: PayloadVerifier | None = None
+) -> dict[str, object]:
+    """How the body was checked, for the log line: the x-amz-content-sha256 form (a declared hex digest
+    is "sha256"; none: "body-sha256", computed from the buffered body), the verdict, and for aws-chunked
+    bodies the number of chunk signatures verified."""
+    declared = head.get("x-amz-content-sha256")
+    if declared is None:
+        kind = "body-sha256"
+    elif len(declared) == 64 and all(c in "0123456789abcdefABCDEF" for c in declared):
+        kind = "sha256"
+    else:
+        kind = declared
+    summary: dict[str, object] = {"kind": kind, "verified": verified and kind != "UNSIGNED-PAYLOAD"}
+    chunks = getattr(verifier, "verified", None)
+    if isinstance(chunks, int) and not isinstance(chunks, bool):
+        summary["chunks"] = chunks
+        # Framing alone (secret unknown: no chunk signature checked) is not a verified payload.
+        summary["verified"] = summary["verified"] and chunks > 0
+    return summary
+
+
+async def _start_answer(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """Send the answer's head, and remember that it is on the wire."""
+    await response.prepare(request)
+    request[_HEAD_SENT] = True
 
 
 def _client_gone(request: web.BaseRequest) -> bool:

@@ -43,6 +43,7 @@ def validation_settings(settings: Settings) -> ValidationSettings:
     return ValidationSettings(
         max_skew_seconds=settings.validation.max_skew_seconds,
         warn_skew_seconds=settings.validation.warn_skew_seconds,
+        region=settings.validation.region or None,
     )
 
 

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import boto3
-import pytest
 from aiohttp import web
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -453,16 +452,6 @@ CASES = [
 CASE_IDS = [f"{case.upstream}-{case.service}" for case in CASES]
 FAULTS = ("wrong_secret", "unknown_key", "clock_behind", "clock_ahead", "tampered")
 
-# A regression in proxy/server/handler.py (commit bb14bc7): when a body that was already being
-# streamed upstream fails its payload check, `_forward` tests `request.writer.output_size` to tell
-# whether an answer has started; that count includes the interim `100 Continue` the handler itself
-# wrote for `Expect: 100-continue` (which botocore sends with every S3 PutObject), so the connection is
-# cut without an answer instead of AWS's error (XAmzContentSHA256Mismatch, BadDigest).
-EXPECT_CONTINUE_CUT = pytest.mark.xfail(
-    strict=True,
-    reason="proxy/server/handler.py _forward: output_size counts the interim 100 Continue, so a payload "
-    "rejection after Expect: 100-continue cuts the connection instead of answering AWS's error",
-)
 SKEWS = {"clock_behind": timedelta(minutes=-20), "clock_ahead": timedelta(minutes=20)}
 
 

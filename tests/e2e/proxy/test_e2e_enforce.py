@@ -23,7 +23,6 @@ import pytest
 from e2e_proxy_support import (
     CASE_IDS,
     CASES,
-    EXPECT_CONTINUE_CUT,
     FAULTS,
     WRONG_SECRET,
     Case,
@@ -220,7 +219,6 @@ FAULT_CASES = [
         case,
         fault,
         id=f"{case_id}-{fault}",
-        marks=EXPECT_CONTINUE_CUT if (case.service, fault) == ("s3", "tampered") else (),
     )
     for fault in FAULTS
     for case, case_id in zip(CASES, CASE_IDS, strict=True)

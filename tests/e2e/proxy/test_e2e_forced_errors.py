@@ -115,11 +115,6 @@ def test_every_catalog_code_is_classified_back_to_itself(
     assert force_all(observe_proxy, service, chosen, logs) == chosen
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="proxy/server/handler.py classifies only statuses >= 400: S3's 301/307 redirects and 304 "
-    "NotModified (catalog entries; botocore raises ClientError for them) pass unclassified",
-)
 def test_redirect_and_not_modified_codes_are_classified(
     observe_proxy: RunningSigwatch, bucket: None, logs: Any
 ) -> None:

@@ -22,11 +22,6 @@ from e2e_proxy_support import RunningSigwatch, boto, client_error
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="proxy/server/handler.py: an enforce-mode rejection of a request whose body was not read "
-    "(Expect: 100-continue) keeps the connection open; the client's next request on it times out",
-)
 def test_next_request_after_a_refused_expect_continue_upload(
     enforce_proxy: RunningSigwatch, monkeypatch: pytest.MonkeyPatch, logs: Any
 ) -> None:

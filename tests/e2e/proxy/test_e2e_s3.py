@@ -27,7 +27,6 @@ from botocore.credentials import Credentials
 from e2e_proxy_support import (
     EXAMPLE_KEY_ID,
     EXAMPLE_SECRET,
-    EXPECT_CONTINUE_CUT,
     REGION,
     Counted,
     RunningEmulator,
@@ -264,11 +263,6 @@ def test_signed_aws_chunked_upload(
     assert [event["message"] for event in logs.events("library") if event["level"] == "error"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the request log line does not say that a payload was verified (no `payload` key): "
-    "proxy/server/handler.py / proxy/record.py / proxy/observability/logs.py, see the e2e report",
-)
 def test_the_log_line_says_the_chunked_payload_was_verified(
     enforce_proxy: RunningSigwatch, logs: Any
 ) -> None:
@@ -387,7 +381,6 @@ class TamperedStream:
         return data
 
 
-@EXPECT_CONTINUE_CUT
 def test_boto3_trailer_with_a_wrong_checksum_is_refused(
     enforce_proxy: RunningSigwatch, emulator: RunningEmulator, logs: Any
 ) -> None:
