@@ -187,7 +187,9 @@ def identify(head: RequestHead, index: ServiceIndex, form_body: bytes | None = N
 
     target = head.get("x-amz-target")
     if target:
-        return _json_identity(target, index, region, signing)
+        # A SigV2 `AWS key:signature` header says "S3" only when nothing stronger does.
+        sigv2_header = (head.get("authorization") or "").startswith("AWS ")
+        return _json_identity(target, index, region, None if sigv2_header else signing)
 
     params = _query_map(head.query)
     content_type = (head.get("content-type") or "").split(";", 1)[0].strip().lower()

@@ -26,6 +26,7 @@ from proxy.core.sigv4.canonical import (
     is_sha256_hex,
 )
 from proxy.core.sigv4.chunked import AwsChunkedVerifier, ChunkedError, ChunkedErrorKind
+from proxy.core.sigv4.signing import signatures_equal
 
 CHECK = "payload.sha256"
 CHUNKED_CHECK = "payload.chunked"
@@ -55,7 +56,7 @@ def _buffered(ctx: CheckContext) -> Finding | None:
     declared = (ctx.request.get("x-amz-content-sha256") or "").strip()
     if ctx.body_sha256 is None or not is_sha256_hex(declared.lower()):
         return None
-    if declared.lower() == ctx.body_sha256:
+    if signatures_equal(ctx.body_sha256, declared.lower()):
         return None
     return _mismatch(ctx, declared, ctx.body_sha256)
 
@@ -74,7 +75,7 @@ class Sha256Verifier:
 
     def finish(self) -> Finding | None:
         computed = self._hash.hexdigest()
-        if computed == self._declared.lower():
+        if signatures_equal(computed, self._declared.lower()):
             return None
         return _mismatch(self._ctx, self._declared, computed)
 
@@ -110,7 +111,7 @@ class ChunkedVerifier:
         self._verifier = AwsChunkedVerifier(
             content_sha256,
             signing=result.chunk_signing,
-            decoded_length=int(declared_length) if declared_length.isdigit() else None,
+            decoded_length=_decimal(declared_length),
             declared_trailers=trailers,
             max_chunk_bytes=ctx.settings.max_chunk_bytes,
             min_chunk_bytes=ctx.settings.min_chunk_bytes,
@@ -155,7 +156,7 @@ class ChunkedVerifier:
         debug: tuple[tuple[str, str], ...] = ()
         if error.string_to_sign:
             debug = (
-                ("string_to_sign", error.string_to_sign),
+                ("string_to_sign", _without_previous_signature(error.string_to_sign)),
                 ("signature_provided_prefix", error.provided[:8]),
             )
         return finding(
@@ -193,3 +194,19 @@ def payload_verifier(ctx: CheckContext, result: ValidationResult) -> PayloadVeri
 
 
 BUFFERED = NamedCheck(CHECK, _buffered)
+
+
+def _decimal(text: str, max_digits: int = 19) -> int | None:
+    """A non-negative decimal of ASCII digits (`'²'.isdigit()` is true, and int() of 5 000 digits raises)."""
+    if text.isascii() and text.isdigit() and len(text) <= max_digits:
+        return int(text)
+    return None
+
+
+def _without_previous_signature(string_to_sign: str) -> str:
+    """A chunk's string to sign, its 4th line (the previous signature: for the first chunk the request's
+    own signature) cut to a prefix, so a log line never holds a full signature."""
+    lines = string_to_sign.split("\n")
+    if len(lines) > 3 and len(lines[3]) > 8:
+        lines[3] = lines[3][:8] + "…"
+    return "\n".join(lines)

@@ -15,7 +15,7 @@ from proxy.core.checks.errors import Failure
 from proxy.core.model import Finding, Severity
 from proxy.core.sigv4.canonical import EMPTY_SHA256, UNSIGNED_PAYLOAD, has_no_body
 from proxy.core.sigv4.chunked import ChunkSigning
-from proxy.core.sigv4.signing import compute_request_signature
+from proxy.core.sigv4.signing import compute_request_signature, signatures_equal
 
 
 def payload_hash(ctx: CheckContext, info: Analysis) -> str | None:
@@ -61,7 +61,9 @@ def _access_key(ctx: CheckContext) -> Finding | None:
             access_key_id=auth.access_key_id,
         )
     info.credential = credential
-    if credential.session_token is not None and _provided_token(ctx, info) != credential.session_token:
+    if credential.session_token is not None and not signatures_equal(
+        credential.session_token, _provided_token(ctx, info) or ""
+    ):
         return finding(
             ctx,
             name,

@@ -228,9 +228,11 @@ def _signed_headers(ctx: CheckContext) -> Finding | None:
 def presigned_expires_seconds(raw: str | None) -> int | None:
     """X-Amz-Expires as an integer (possibly out of range), or None when it is not a number."""
     text = (raw or "").strip()
-    return (
-        int(text) if text.lstrip("-").isdigit() and text.count("-") <= 1 and not text.endswith("-") else None
-    )
+    digits = text.removeprefix("-")
+    # ASCII digits only ('²'.isdigit() is true), and few enough for int() (5 000 digits raise).
+    if digits.isascii() and digits.isdigit() and len(digits) <= 18:
+        return int(text)
+    return None
 
 
 def _expires(ctx: CheckContext) -> Finding | None:
@@ -249,7 +251,8 @@ def _expires(ctx: CheckContext) -> Finding | None:
             f"X-Amz-Expires {raw!r} is not a number.",
             reason="nan",
         )
-    value = int(raw)
+    value = presigned_expires_seconds(raw)
+    assert value is not None
     if value < 1:
         return finding(
             ctx,

@@ -147,8 +147,11 @@ def sign(signing_key: bytes, string_to_sign: str) -> str:
 
 
 def signatures_equal(expected: str, provided: str) -> bool:
-    """Constant-time comparison (`hmac.compare_digest`) that also accepts non-ASCII provided text."""
-    return hmac.compare_digest(expected.encode("ascii"), provided.encode("utf-8", "surrogateescape"))
+    """Constant-time comparison (`hmac.compare_digest`) of secret-derived text (signatures, digests,
+    session tokens); accepts non-ASCII text on either side instead of raising."""
+    return hmac.compare_digest(
+        expected.encode("utf-8", "surrogateescape"), provided.encode("utf-8", "surrogateescape")
+    )
 
 
 @dataclass(frozen=True, slots=True)
