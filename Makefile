@@ -63,6 +63,12 @@ fuzz: $(STAMP)
 		test -z "$$(ls $(FUZZ_OUT)/$$target-* 2>/dev/null)" || { echo "fuzz $$target: crash in $(FUZZ_OUT)"; exit 1; }; \
 	done
 
+## soak: 5 minutes of mixed traffic with injected faults against `sigwatch run` (127.0.0.1 only): RSS
+## growth, fds at rest, and sent = log lines = metrics = answered; options via SOAK_ARGS (--duration ...)
+.PHONY: soak
+soak: $(STAMP)
+	$(BIN)/python -m tests.soak.soak $(SOAK_ARGS)
+
 ## catalogs: regenerate proxy/catalogs/data from ../shared/seeds
 catalogs: $(STAMP)
 	$(BIN)/python tools/build_catalogs.py

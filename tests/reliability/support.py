@@ -113,7 +113,7 @@ def parse_responses(data: bytes) -> list[Response]:
 
 
 def split_responses(data: bytes) -> tuple[list[Response], bytes]:
-    """(whole responses, the bytes left over after them)."""
+    """(whole responses, the bytes left over after them: a response cut short stays there)."""
     responses = []
     while data:
         head, sep, rest = data.partition(b"\r\n\r\n")
@@ -126,6 +126,8 @@ def split_responses(data: bytes) -> tuple[list[Response], bytes]:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
         length = int(headers.get("content-length", len(rest)))
+        if len(rest) < length:
+            break  # cut short: not a whole response
         responses.append(Response(int(status), headers, rest[:length], version))
         data = rest[length:]
     return responses, data
