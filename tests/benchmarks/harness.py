@@ -800,7 +800,7 @@ def _git() -> dict[str, Any]:
 
     def git(*arguments: str) -> str:
         done = subprocess.run(["git", *arguments], cwd=REPO, capture_output=True, text=True, check=False)
-        return done.stdout.strip()
+        return done.stdout.rstrip("\n")  # porcelain lines start with a status column that may be a space
 
     changed = [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()]
     return {"commit": git("rev-parse", "HEAD"), "changed_files": changed}
