@@ -196,8 +196,7 @@ async def test_no_secret_token_or_signature_in_what_sigwatch_answers_logs_or_cou
         assert EXAMPLE_SECRET not in text and reversed_secret not in text
         assert TOKEN not in text and TOKEN[:-4] not in text
         for name, _, signature in answers:
-            if name != CHUNK_CASE or text is metrics_text:  # see the strict xfail below
-                assert not signature or signature not in text, name
+            assert not signature or signature not in text, name
     assert EXAMPLE_KEY_ID not in metrics_text  # metrics labels never carry an access key id
     assert len(logs.events("request")) == len(FAILURES)
 
@@ -205,11 +204,6 @@ async def test_no_secret_token_or_signature_in_what_sigwatch_answers_logs_or_cou
 CHUNK_CASE = "s3 chunk signature mismatch"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="proxy/core/checks/payload.py logs a chunk's string to sign as debug: its 4th line is the "
-    "previous (seed) signature, i.e. the request's full signature",
-)
 async def test_a_chunk_signature_mismatch_logs_no_full_signature(
     enforcing: ProxyServer, logs: LogSink
 ) -> None:
@@ -231,7 +225,7 @@ REVIEWED = {
     ("proxy/core/checks/signature.py", "info.signature_state == SignatureState.NOT_CHECKED"): "a state",
     ("proxy/core/sigv4/chunked.py", "field.name != TRAILER_SIGNATURE"): "a header name",
 }
-# Outside this suite author's files (proxy/core/checks): reported, pinned by the strict xfail below.
+# Comparisons that were not constant-time (fixed in proxy/core/checks); the test below keeps them gone.
 KNOWN_GAPS = {
     (
         "proxy/core/checks/signature.py",
@@ -278,9 +272,6 @@ def test_every_comparison_of_a_secret_derived_value_is_constant_time() -> None:
     assert chunked.count("signatures_equal(") >= 3  # chunk signatures, the trailer signature, checksums
 
 
-@pytest.mark.xfail(
-    strict=True, reason="proxy/core/checks compares the session token and payload hashes with =="
-)
 def test_known_non_constant_time_comparisons_are_gone() -> None:
     assert sensitive_comparisons() & KNOWN_GAPS.keys() == set()
 
