@@ -364,11 +364,7 @@ def _presigned_expired(d: Dialect, f: dict[str, object]) -> AwsError:
             "AccessDenied",
             403,
             "Request has expired",
-            (
-                ("X-Amz-Expires", str(f.get("expires", ""))),
-                ("Expires", str(f.get("expires_at", ""))),
-                ("ServerTime", str(f.get("server_time", ""))),
-            ),
+            _extra(f, ("X-Amz-Expires", "expires"), ("Expires", "expires_at"), ("ServerTime", "server_time")),
         )
     if d is Dialect.EC2:
         return AwsError("RequestExpired", 400, "Request has expired.")
@@ -386,7 +382,7 @@ def _presigned_not_yet_valid(d: Dialect, f: dict[str, object]) -> AwsError:
             "AccessDenied",
             403,
             "Request is not valid yet",
-            (("X-Amz-Date", str(f.get("request_amz", ""))), ("ServerTime", str(f.get("server_time", "")))),
+            _extra(f, ("X-Amz-Date", "request_amz"), ("ServerTime", "server_time")),
         )
     return _signature_not_yet_current(d, f)
 
@@ -397,7 +393,7 @@ def _unknown_access_key(d: Dialect, f: dict[str, object]) -> AwsError:
             "InvalidAccessKeyId",
             403,
             "The AWS Access Key Id you provided does not exist in our records.",
-            (("AWSAccessKeyId", str(f.get("access_key_id", ""))),),
+            _extra(f, ("AWSAccessKeyId", "access_key_id")),
         )
     if d is Dialect.EC2:
         return AwsError("AuthFailure", 401, "AWS was not able to validate the provided access credentials")
@@ -412,34 +408,33 @@ def _invalid_token(d: Dialect, f: dict[str, object]) -> AwsError:
     return _unknown_access_key(d, f)
 
 
+def _extra(f: dict[str, object], *elements: tuple[str, str]) -> tuple[tuple[str, str], ...]:
+    """The extra elements of an error body, (element name, finding field) each, in the wire order."""
+    return tuple((element, str(f.get(key, ""))) for element, key in elements)
+
+
+_MISMATCH_ELEMENTS = (
+    ("AWSAccessKeyId", "access_key_id"),
+    ("StringToSign", "string_to_sign"),
+    ("SignatureProvided", "provided"),
+)
+
+
 def _signature_mismatch(d: Dialect, f: dict[str, object]) -> AwsError:
     if d is Dialect.S3:
         return AwsError(
             "SignatureDoesNotMatch",
             403,
             MISMATCH_S3,
-            (
-                ("AWSAccessKeyId", str(f.get("access_key_id", ""))),
-                ("StringToSign", str(f.get("string_to_sign", ""))),
-                ("SignatureProvided", str(f.get("provided", ""))),
-                ("CanonicalRequest", str(f.get("canonical", ""))),
-            ),
+            _extra(f, *_MISMATCH_ELEMENTS, ("CanonicalRequest", "canonical")),
         )
     return _signature_family(d, MISMATCH_CORAL)
 
 
 def _chunk_signature_mismatch(d: Dialect, f: dict[str, object]) -> AwsError:
     if d is Dialect.S3:
-        return AwsError(
-            "SignatureDoesNotMatch",
-            403,
-            MISMATCH_S3,
-            (
-                ("AWSAccessKeyId", str(f.get("access_key_id", ""))),
-                ("StringToSign", str(f.get("string_to_sign", ""))),
-                ("SignatureProvided", str(f.get("provided", ""))),
-            ),
-        )
+        # A chunk's string to sign has no canonical request: S3 sends the first three elements only.
+        return AwsError("SignatureDoesNotMatch", 403, MISMATCH_S3, _extra(f, *_MISMATCH_ELEMENTS))
     return _signature_family(d, MISMATCH_CORAL)
 
 
@@ -462,10 +457,7 @@ def _content_sha256_mismatch(d: Dialect, f: dict[str, object]) -> AwsError:
             "XAmzContentSHA256Mismatch",
             400,
             "The provided 'x-amz-content-sha256' header does not match what was computed.",
-            (
-                ("ClientComputedContentSHA256", str(f.get("declared", ""))),
-                ("S3ComputedContentSHA256", str(f.get("computed", ""))),
-            ),
+            _extra(f, ("ClientComputedContentSHA256", "declared"), ("S3ComputedContentSHA256", "computed")),
         )
     # Elsewhere the declared hash is what was signed: the body is not the signed one.
     return _signature_family(d, MISMATCH_CORAL)
@@ -476,7 +468,7 @@ def _chunk_too_small(d: Dialect, f: dict[str, object]) -> AwsError:
         "InvalidChunkSizeError",
         403,
         f"Only the last chunk is allowed to have a size less than {f.get('minimum', 8192)} bytes",
-        (("Chunk", str(f.get("chunk", ""))), ("BadChunkSize", str(f.get("size", "")))),
+        _extra(f, ("Chunk", "chunk"), ("BadChunkSize", "size")),
     )
 
 
