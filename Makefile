@@ -58,7 +58,7 @@ fuzz: $(STAMP)
 	@for target in $(FUZZ_TARGETS); do \
 		echo "== fuzz $$target ($(FUZZ_SECONDS) s)"; \
 		$(BIN)/python -m tests.fuzz.run $$target -max_total_time=$(FUZZ_SECONDS) \
-			-artifact_prefix=$(FUZZ_OUT)/$$target- -print_final_stats=1 2>&1 | grep -E "^(Done|stat::|==|Traceback)|Error|crash" \
+			-artifact_prefix=$(FUZZ_OUT)/$$target- -print_final_stats=1 2>&1 | grep -E "^(Done|stat::number|stat::new|==|Traceback)|ERROR:|crash-" \
 			|| true; \
 		test -z "$$(ls $(FUZZ_OUT)/$$target-* 2>/dev/null)" || { echo "fuzz $$target: crash in $(FUZZ_OUT)"; exit 1; }; \
 	done
