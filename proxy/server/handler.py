@@ -50,6 +50,7 @@ from proxy.record import (
     OUTCOME_BAD_REQUEST,
     OUTCOME_CLIENT_ABORT,
     OUTCOME_ERROR,
+    OUTCOME_INTERNAL_ERROR,
     OUTCOME_OK,
     OUTCOME_REJECTED,
     OUTCOME_UPSTREAM_FAILURE,
@@ -83,7 +84,6 @@ _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 # S3 answers malformed requests with the same code.
 INVALID_REQUEST = "InvalidRequest"
 # A bug in sigwatch answered with a 500 (not among proxy.record.OUTCOMES yet: metrics label it "other").
-OUTCOME_INTERNAL_ERROR = "internal_error"
 
 
 def utc_now() -> datetime:
