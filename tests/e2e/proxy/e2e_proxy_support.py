@@ -25,16 +25,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-import boto3
 from aiohttp import web
-from botocore.config import Config
-from botocore.exceptions import ClientError
 from prometheus_client import CollectorRegistry
 
 from proxy.config import load_settings
 from proxy.core.model import Credential
 from proxy.emulator import EmulatorSettings, build_emulator_app
 from proxy.server.runtime import ProxyServer
+from tests.support.clients import boto_client
+from tests.support.clients import client_error as shared_client_error
 
 T = TypeVar("T")
 
@@ -222,37 +221,12 @@ def start_moto(log: Path, timeout: float = 30.0) -> MotoServer:
 # -- clients ------------------------------------------------------------------------------------------
 
 
-def boto(
-    service: str,
-    endpoint_url: str,
-    *,
-    key_id: str = EXAMPLE_KEY_ID,
-    secret: str = EXAMPLE_SECRET,
-    **config: Any,
-) -> Any:
-    """A boto3 client aimed at `endpoint_url`: one attempt per call (each call is one request),
-    path-style S3 (the endpoint is an IP address)."""
-    options: dict[str, Any] = {"retries": {"total_max_attempts": 1}}
-    if service == "s3":
-        options["s3"] = {"addressing_style": "path"}
-    options.update(config)
-    return boto3.session.Session().client(
-        service,
-        endpoint_url=endpoint_url,
-        region_name=REGION,
-        aws_access_key_id=key_id,
-        aws_secret_access_key=secret,
-        config=Config(**options),
-    )
+def boto(service: str, endpoint_url: str, **options: Any) -> Any:
+    """A boto3 client aimed at `endpoint_url` (tests.support.clients.boto_client)."""
+    return boto_client(service, endpoint_url, **options)
 
 
-def client_error(call: Callable[[], Any]) -> dict[str, Any]:
-    """The parsed error botocore raises for `call` (fails when the call succeeds)."""
-    try:
-        call()
-    except ClientError as error:
-        return error.response  # type: ignore[no-any-return]
-    raise AssertionError("the call succeeded; an error was expected")
+client_error = shared_client_error
 
 
 def error_code(call: Callable[[], Any]) -> str:

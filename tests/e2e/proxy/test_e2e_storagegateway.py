@@ -29,6 +29,7 @@ from e2e_proxy_support import (
 )
 
 from proxy.emulator import SERVICES_KEY, EmulatorSettings
+from tests.support.clients import list_gateways_sent_as
 
 pytestmark = pytest.mark.e2e
 
@@ -217,18 +218,7 @@ def test_protocol_errors_through_sigwatch(
     sg = boto("storagegateway", proxy.url)
 
     def sent_as(target: str | None, body: bytes) -> dict[str, Any]:
-        def rewrite(request: Any, **_: Any) -> None:
-            request.data = body
-            if target is None:
-                del request.headers["X-Amz-Target"]
-            else:
-                request.headers.replace_header("X-Amz-Target", target)
-
-        sg.meta.events.register_first("before-sign.storagegateway.ListGateways", rewrite)
-        try:
-            return client_error(sg.list_gateways)
-        finally:
-            sg.meta.events.unregister("before-sign.storagegateway.ListGateways", rewrite)
+        return list_gateways_sent_as(sg, target, body)
 
     malformed = sent_as("StorageGateway_20130630.ListGateways", b"{not json")
     assert malformed["Error"]["Code"] == "SerializationException"

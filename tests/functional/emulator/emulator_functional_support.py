@@ -4,14 +4,12 @@ test server on 127.0.0.1, a settable clock, and a recorder for added latency."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
+from tests.support.clients import boto_client as shared_boto_client
+from tests.support.clients import client_error as shared_client_error
 
 EXAMPLE_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 EXAMPLE_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -42,29 +40,9 @@ class SleepRecorder:
         await asyncio.sleep(0)
 
 
-def boto_client(
-    service: str,
-    endpoint_url: str,
-    *,
-    key_id: str = EXAMPLE_KEY_ID,
-    secret: str = EXAMPLE_SECRET,
-    verify: str | bool = False,
-    **config: Any,
-) -> Any:
-    """A boto3 client for the emulator: no retries (each call is one request), path-style S3."""
-    options: dict[str, Any] = {"retries": {"total_max_attempts": 1}}
-    if service == "s3":
-        options["s3"] = {"addressing_style": "path"}
-    options.update(config)
-    return boto3.session.Session().client(
-        service,
-        endpoint_url=endpoint_url,
-        region_name=REGION,
-        aws_access_key_id=key_id,
-        aws_secret_access_key=secret,
-        config=Config(**options),
-        verify=verify,
-    )
+def boto_client(service: str, endpoint_url: str, *, verify: str | bool = False, **options: Any) -> Any:
+    """A boto3 client for the emulator (tests.support.clients.boto_client; TLS unverified by default)."""
+    return shared_boto_client(service, endpoint_url, verify=verify, **options)
 
 
 def add_header(client: Any, name: str, value: str) -> None:
@@ -76,13 +54,7 @@ def add_header(client: Any, name: str, value: str) -> None:
     client.meta.events.register_first("before-sign.*.*", inject)
 
 
-def client_error(call: Callable[[], Any]) -> dict[str, Any]:
-    """The parsed error response botocore raises for `call` (fails when it succeeds)."""
-    try:
-        call()
-    except ClientError as error:
-        return error.response  # type: ignore[no-any-return]
-    raise AssertionError("the call succeeded; an error was expected")
+client_error = shared_client_error
 
 
 def sign_importexport_as(client: Any, signing_name: str) -> None:

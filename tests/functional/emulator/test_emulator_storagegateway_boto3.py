@@ -9,6 +9,8 @@ from typing import Any
 
 from emulator_functional_support import boto_client, client_error
 
+from tests.support.clients import list_gateways_sent_as
+
 GIB = 1024**3
 ACTIVATION_KEY = "AB1CD-EF2GH-IJ3KL-MN4OP-QR5ST"
 
@@ -232,18 +234,7 @@ async def test_protocol_errors_and_headers(emulator: Any) -> None:
     sg = boto_client("storagegateway", emulator.url)
 
     def raw(target: str | None, body: bytes) -> dict[str, Any]:
-        def send(request: Any, **_: Any) -> None:
-            request.data = body
-            if target is None:
-                del request.headers["X-Amz-Target"]
-            else:
-                request.headers.replace_header("X-Amz-Target", target)
-
-        sg.meta.events.register_first("before-sign.storagegateway.ListGateways", send)
-        try:
-            return client_error(sg.list_gateways)
-        finally:
-            sg.meta.events.unregister("before-sign.storagegateway.ListGateways", send)
+        return list_gateways_sent_as(sg, target, body)
 
     def run() -> list[dict[str, Any]]:
         return [

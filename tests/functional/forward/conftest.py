@@ -10,17 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import trustme
 from aiohttp.test_utils import TestServer
-from botocore.config import Config
 
 from proxy.core.model import Credential
 from proxy.emulator.app import build_emulator_app
 from proxy.emulator.settings import EmulatorSettings
 from proxy.server.runtime import ProxyServer
 from tests.conftest import EXAMPLE_KEY_ID, EXAMPLE_SECRET, LogSink
+from tests.support.clients import boto_client as shared_boto_client
 from tests.support.sigwatch import start_in_process
 
 REGION = "us-east-1"
@@ -123,18 +122,7 @@ def boto_client(
     service: str, endpoint_url: str, *, secret: str = EXAMPLE_SECRET, verify: str | bool | None = None
 ) -> Any:
     """A boto3 client reading the proxy and CA variables of the environment (verify=None), no retries."""
-    options: dict[str, Any] = {"retries": {"total_max_attempts": 1}}
-    if service == "s3":
-        options["s3"] = {"addressing_style": "path"}
-    return boto3.session.Session().client(
-        service,
-        endpoint_url=endpoint_url,
-        region_name=REGION,
-        aws_access_key_id=EXAMPLE_KEY_ID,
-        aws_secret_access_key=secret,
-        config=Config(**options),
-        verify=verify,
-    )
+    return shared_boto_client(service, endpoint_url, secret=secret, verify=verify)
 
 
 def request_lines(logs: LogSink, **match: Any) -> list[dict[str, Any]]:
