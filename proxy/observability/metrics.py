@@ -6,20 +6,31 @@ bounded: no access keys, request ids, raw paths or free text; a label value that
 identifier, or one past a dimension's vocabulary cap, becomes `other` (unknown error codes become
 `other` through the catalogs' `metric_code`).
 
-Cost: a labelled child is looked up once per label tuple and cached (`labels()` takes a lock and
-validates on every call), so one `observe()` is a handful of dict lookups and lock-protected adds.
+Cost: prometheus-client takes a lock on every update (and in multiprocess mode writes a file), and
+`labels()` validates on every call. The request path does neither: each child has an accumulator (a
+plain float, or a histogram's sum and bucket counts) found once per label tuple and cached, so one
+`observe()` is a handful of dict lookups and float adds. `fold()` writes the accumulators into the
+children: a collector registered first in the registry folds before every collection, so /metrics and
+`generate_latest` are exact in one process.
 
 Multiprocess (`--workers`): prometheus-client keeps each worker's values in mmap files under
 PROMETHEUS_MULTIPROC_DIR; `prepare_multiprocess_dir()` (parent, before the workers start),
 `metrics_payload()` (whichever worker answers /metrics) and `worker_exited()` (parent, when a worker
-ends) are all the server needs. Gauges declare how workers combine (in-flight: `livesum`).
+ends) are all the server needs. Gauges declare how workers combine (in-flight: `livesum`). A worker
+folds into its files FOLD_INTERVAL_SECONDS after a change and at exit, so the aggregated scrape lags at
+most that.
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import os
 import platform
 import re
+import threading
+import weakref
+from bisect import bisect_left
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
@@ -121,10 +132,14 @@ _VOCABULARY_CAPS: Final = {
     "signature": 50,
     "event": 50,
 }
-# Most cached children per metric: past this, children are still used but no longer cached.
+# Most entries in a cache keyed by raw request values (service and operation as sent, an upstream's error
+# facts): past this, their series are still found, through the label values, but no longer cached.
 _CHILD_CACHE_LIMIT: Final = 20000
 
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+# Multiprocess mode: how long a worker's counts may wait before they reach its files (the parent's
+# /metrics reads those files, so an aggregated scrape lags at most this).
+FOLD_INTERVAL_SECONDS: Final = 0.5
 
 
 class _Vocabulary:
@@ -147,26 +162,121 @@ class _Vocabulary:
         return value
 
 
-class _Children:
-    """Labelled children of one metric, cached by their label-value tuple."""
+class _Count:
+    """A counter's value on the request path: a plain float, written to the prometheus child (whose
+    value takes a lock per update, and in multiprocess mode writes a file) only when folded.
 
-    __slots__ = ("cache", "metric")
+    The request path is the only writer of `total`; a fold only reads it and sets the child, so a scrape
+    folding from another thread in the middle of a request loses nothing. `total` starts from the child's
+    value (a worker that reuses a dead worker's pid continues its file) and is added to in the order
+    prometheus-client would add, so the exposed float is the same to the last bit.
+    """
 
-    def __init__(self, metric: Any) -> None:
+    __slots__ = ("folded", "total", "value")
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self.total: float = value.get()
+        self.folded = self.total
+
+    def fold(self) -> None:
+        total = self.total
+        if total != self.folded:
+            self.value.set(total)
+            self.folded = total
+
+
+class GaugeValue(_Count):
+    """A gauge kept like `_Count` (in-flight requests): `inc`/`dec`/`set` as prometheus-client's Gauge."""
+
+    __slots__ = ("_changed",)
+
+    def __init__(self, value: Any, changed: Callable[[], None] | None) -> None:
+        super().__init__(value)
+        self._changed = changed  # multiprocess mode: arms the fold timer
+
+    def inc(self, amount: float = 1) -> None:
+        self.total += amount
+        if self._changed is not None:
+            self._changed()
+
+    def dec(self, amount: float = 1) -> None:
+        self.inc(-amount)
+
+    def set(self, value: float) -> None:
+        self.total = float(value)
+        if self._changed is not None:
+            self._changed()
+
+
+class _Buckets:
+    """A histogram child's sum and bucket counts, kept like `_Count`.
+
+    `observe` is prometheus-client's Histogram.observe: the sum grows by the amount, and the first bucket
+    whose upper bound is >= the amount (the last one is +Inf) counts one; found by bisection.
+    """
+
+    __slots__ = ("bounds", "bucket_values", "counts", "folded_counts", "folded_sum", "sum", "sum_value")
+
+    def __init__(self, child: Any) -> None:
+        self.bounds: tuple[float, ...] = tuple(child._upper_bounds)
+        self.sum_value = child._sum
+        self.bucket_values: tuple[Any, ...] = tuple(child._buckets)
+        self.sum: float = self.sum_value.get()
+        self.folded_sum = self.sum
+        self.counts: list[float] = [bucket.get() for bucket in self.bucket_values]
+        self.folded_counts = list(self.counts)
+
+    def observe(self, amount: float) -> None:
+        self.sum += amount
+        index = bisect_left(self.bounds, amount)
+        if amount <= self.bounds[index]:  # false only for NaN, which prometheus-client puts in no bucket
+            self.counts[index] += 1
+
+    def fold(self) -> None:
+        total = self.sum
+        if total != self.folded_sum:
+            self.sum_value.set(total)
+            self.folded_sum = total
+        counts, folded = self.counts, self.folded_counts
+        for index, count in enumerate(counts):
+            if count != folded[index]:
+                self.bucket_values[index].set(count)
+                folded[index] = count
+
+
+_Accumulator = _Count | _Buckets
+
+
+class _Family:
+    """One labelled metric's accumulators, one per child (by label values), made on first sight.
+
+    Not capped: there is one per prometheus child, which prometheus-client keeps for good anyway (the
+    label vocabularies bound both).
+    """
+
+    __slots__ = ("every", "make", "metric", "series")
+
+    def __init__(self, metric: Any, make: Callable[[Any], Any], every: list[_Accumulator]) -> None:
         self.metric = metric
-        self.cache: dict[tuple[str, ...], Any] = {}
+        self.make = make  # child -> accumulator
+        self.every = every  # every accumulator of the Metrics, in creation order: what a fold walks
+        self.series: dict[tuple[str, ...], Any] = {}
 
     def __call__(self, *labels: str) -> Any:
-        child = self.cache.get(labels)
-        if child is None:
-            child = self.metric.labels(*labels)
-            if len(self.cache) < _CHILD_CACHE_LIMIT:
-                self.cache[labels] = child
-        return child
+        found = self.series.get(labels)
+        if found is None:
+            found = self.series[labels] = self.make(self.metric.labels(*labels))
+            self.every.append(found)
+        return found
 
 
-class _OperationChildren:
-    """The children one (service, operation) pair touches on every request, found with one lookup."""
+def _count(child: Any) -> _Count:
+    return _Count(child._value)
+
+
+class _OperationSeries:
+    """The accumulators one (service, operation) pair touches on every request, found with one lookup."""
 
     __slots__ = (
         "attempts",
@@ -184,16 +294,38 @@ class _OperationChildren:
     def __init__(self, metrics: Metrics, service: str, operation: str) -> None:
         self.service = service
         self.operation = operation
-        self.request_duration = metrics.request_duration.labels(service, operation)
-        self.upstream_duration = metrics.upstream_duration.labels(service, operation)
-        self.bytes_in = metrics.bytes_in.labels(service)
-        self.bytes_out = metrics.bytes_out.labels(service)
-        self.clock_skew = metrics.clock_skew.labels(service)
+        self.request_duration: _Buckets = metrics._request_duration_series(service, operation)
+        self.upstream_duration: _Buckets = metrics._upstream_duration_series(service, operation)
+        self.bytes_in: _Count = metrics._bytes_in_series(service)
+        self.bytes_out: _Count = metrics._bytes_out_series(service)
+        self.clock_skew: _Buckets = metrics._clock_skew_series(service)
         # Keyed by raw values (status code and outcome, signature state, attempt number): bounded
         # by construction (status < 1000, a few outcomes and states, attempts folded at 10).
-        self.requests: dict[tuple[int, str], Any] = {}
-        self.signatures: dict[str, Any] = {}
-        self.attempts: dict[int, Any] = {}
+        self.requests: dict[tuple[int, str], _Count] = {}
+        self.signatures: dict[str, _Count] = {}
+        self.attempts: dict[int, _Count] = {}
+
+
+class _FoldBeforeCollection:
+    """Registered first in the registry, so collecting the registry (generate_latest, get_sample_value)
+    folds the request path's counts into the children before any of them is read."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def describe(self) -> list[Any]:
+        return []  # no series of its own
+
+    def collect(self) -> list[Any]:
+        self._metrics.fold()
+        return []
+
+
+def _fold_at_exit(metrics: weakref.ref[Metrics]) -> None:
+    """A worker's last counts reach its multiprocess files before it ends."""
+    alive = metrics()
+    if alive is not None:
+        alive.fold()
 
 
 def _attempt_label(attempt: int) -> str:
@@ -224,6 +356,12 @@ class Metrics:
         self._check = vocab["check"]
         self._signature = vocab["signature"]
         self._event = vocab["event"]
+        self._accumulators: list[_Accumulator] = []
+        self._fold_lock = threading.Lock()
+        self._multiprocess = multiprocess_enabled()
+        self._fold_armed = False
+        # First in the registry: every collection folds before the metrics below are read.
+        registry.register(_FoldBeforeCollection(self))
 
         self.requests = Counter(
             "sigwatch_requests",
@@ -286,7 +424,7 @@ class Metrics:
             ["service", "operation", "attempt"],
             registry=registry,
         )
-        self.in_flight = Gauge(
+        in_flight = Gauge(
             "sigwatch_in_flight_requests",
             "Requests being handled now.",
             registry=registry,
@@ -342,63 +480,81 @@ class Metrics:
             multiprocess_mode="max",
         )
         self.build_info.labels(__version__, platform.python_version()).set(1)
-        if not multiprocess_enabled():
+        if not self._multiprocess:
             # One process: its CPU, memory and file descriptors (in multiprocess mode each worker
             # would report only itself, which misleads: left out there).
             ProcessCollector(registry=registry)
 
-        self._operations: dict[tuple[str | None, str | None], _OperationChildren] = {}
-        self._error_children: dict[tuple[Any, ...], Any] = {}
-        self._findings = _Children(self.findings)
-        self._rejections = _Children(self.rejections)
-        self._upstream_failures = _Children(self.upstream_failures)
-        self._connection_events = _Children(self.connection_events)
+        # The request path's side of each metric (blind tunnels, rare, update their children directly).
+        every = self._accumulators
+        self.in_flight = GaugeValue(in_flight._value, self._changed if self._multiprocess else None)
+        every.append(self.in_flight)
+        self._requests_series = _Family(self.requests, _count, every)
+        self._request_duration_series = _Family(self.request_duration, _Buckets, every)
+        self._upstream_duration_series = _Family(self.upstream_duration, _Buckets, every)
+        self._upstream_errors_series = _Family(self.upstream_errors, _count, every)
+        self._findings_series = _Family(self.findings, _count, every)
+        self._rejections_series = _Family(self.rejections, _count, every)
+        self._signatures_series = _Family(self.signatures, _count, every)
+        self._clock_skew_series = _Family(self.clock_skew, _Buckets, every)
+        self._attempts_series = _Family(self.attempts, _count, every)
+        self._upstream_failures_series = _Family(self.upstream_failures, _count, every)
+        self._connection_events_series = _Family(self.connection_events, _count, every)
+        self._bytes_in_series = _Family(self.bytes_in, _count, every)
+        self._bytes_out_series = _Family(self.bytes_out, _count, every)
+
+        self._operations: dict[tuple[str | None, str | None], _OperationSeries] = {}
+        self._error_series: dict[tuple[Any, ...], _Count] = {}
         self._outcomes = frozenset(OUTCOMES)
         # Known reasons and events exist from the start at 0, so rate() and alerts see the first one.
         for reason in UPSTREAM_FAILURE_REASONS:
-            self._upstream_failures(reason)
+            self._upstream_failures_series(reason)
         for event in CONNECTION_EVENTS:
-            self._connection_events(self._event(event))
+            self._connection_events_series(self._event(event))
+        if self._multiprocess:
+            atexit.register(_fold_at_exit, weakref.ref(self))
 
     def observe(self, record: RequestRecord) -> None:
         """Count one finished request: called exactly once per request, after it ended."""
         if record.kind == "tunnel":
             self._observe_tunnel(record)
             return
-        children = self._operations.get((record.service, record.operation))
-        if children is None:
-            children = self._operation_children(record.service, record.operation)
+        series = self._operations.get((record.service, record.operation))
+        if series is None:
+            series = self._operation_series(record.service, record.operation)
         key = (record.status, record.outcome)
-        requests = children.requests.get(key)
+        requests = series.requests.get(key)
         if requests is None:
-            requests = children.requests[key] = self._requests_child(children, record)
-        requests.inc()
-        children.request_duration.observe(record.duration_seconds)
+            requests = series.requests[key] = self._requests_count(series, record)
+        requests.total += 1
+        series.request_duration.observe(record.duration_seconds)
         if record.upstream_duration_seconds is not None:
-            children.upstream_duration.observe(record.upstream_duration_seconds)
+            series.upstream_duration.observe(record.upstream_duration_seconds)
         if record.bytes_in:
-            children.bytes_in.inc(record.bytes_in)
+            series.bytes_in.total += record.bytes_in
         if record.bytes_out:
-            children.bytes_out.inc(record.bytes_out)
+            series.bytes_out.total += record.bytes_out
         if record.signature_state != "not_checked":
-            signature = children.signatures.get(record.signature_state)
+            signature = series.signatures.get(record.signature_state)
             if signature is None:
-                signature = self._signature_child(children, record.signature_state)
-            signature.inc()
+                signature = self._signature_count(series, record.signature_state)
+            signature.total += 1
         if record.skew_seconds is not None:
-            children.clock_skew.observe(record.skew_seconds)
+            series.clock_skew.observe(record.skew_seconds)
         if record.retry_attempt is not None:
-            attempt = children.attempts.get(record.retry_attempt)
+            attempt = series.attempts.get(record.retry_attempt)
             if attempt is None:
-                attempt = self._attempt_child(children, record.retry_attempt)
-            attempt.inc()
+                attempt = self._attempt_count(series, record.retry_attempt)
+            attempt.total += 1
         if record.findings:
-            self._observe_findings(record, children.service)
+            self._observe_findings(record, series.service)
         if record.upstream_failure is not None:
             reason = record.upstream_failure
-            self._upstream_failures(reason if reason in UPSTREAM_FAILURE_REASONS else OTHER).inc()
+            self._upstream_failures_series(reason if reason in UPSTREAM_FAILURE_REASONS else OTHER).total += 1
         if record.classification is not None and record.outcome == "error":
-            self._observe_error(record.classification, children.service, children.operation)
+            self._observe_error(record.classification, series.service, series.operation)
+        if self._multiprocess and not self._fold_armed:
+            self._changed()
 
     def _observe_tunnel(self, record: RequestRecord) -> None:
         """A blind tunnel is not an AWS request (sigwatch sees only bytes): its own series."""
@@ -409,35 +565,41 @@ class Metrics:
 
     # -- first sight of a label combination (then cached) -------------------------------------------
 
-    def _operation_children(self, service: str | None, operation: str | None) -> _OperationChildren:
-        children = _OperationChildren(self, self._service(service), self._operation(operation))
+    def _operation_series(self, service: str | None, operation: str | None) -> _OperationSeries:
+        series = _OperationSeries(self, self._service(service), self._operation(operation))
         if len(self._operations) < _CHILD_CACHE_LIMIT:  # raw keys: a hostile client cannot grow it forever
-            self._operations[(service, operation)] = children
-        return children
+            self._operations[(service, operation)] = series
+        return series
 
-    def _requests_child(self, children: _OperationChildren, record: RequestRecord) -> Any:
+    def _requests_count(self, series: _OperationSeries, record: RequestRecord) -> _Count:
         outcome = record.outcome if record.outcome in self._outcomes else OTHER
-        return self.requests.labels(children.service, children.operation, record.status_class, outcome)
+        count: _Count = self._requests_series(series.service, series.operation, record.status_class, outcome)
+        return count
 
-    def _signature_child(self, children: _OperationChildren, state: str) -> Any:
-        child = children.signatures[state] = self.signatures.labels(children.service, self._signature(state))
-        return child
+    def _signature_count(self, series: _OperationSeries, state: str) -> _Count:
+        count: _Count = self._signatures_series(series.service, self._signature(state))
+        series.signatures[state] = count
+        return count
 
-    def _attempt_child(self, children: _OperationChildren, attempt: int) -> Any:
+    def _attempt_count(self, series: _OperationSeries, attempt: int) -> _Count:
         label = _attempt_label(attempt)
-        child = self.attempts.labels(children.service, children.operation, label)
+        count: _Count = self._attempts_series(series.service, series.operation, label)
         if label != OTHER and attempt <= MAX_ATTEMPT_LABEL:
-            children.attempts[attempt] = child
-        return child
+            series.attempts[attempt] = count
+        return count
 
     def _observe_findings(self, record: RequestRecord, service: str) -> None:
         mode = record.mode
         for finding in record.findings:
-            self._findings(service, self._check(finding.check), finding.severity.value, mode).inc()
+            self._findings_series(
+                service, self._check(finding.check), finding.severity.value, mode
+            ).total += 1
         if record.outcome == "rejected":
             # Enforce mode answers with the first error finding (a payload finding may come later).
             rejected = next((f for f in record.findings if f.severity.value == "error"), record.findings[-1])
-            self._rejections(service, self._check(rejected.check), self._code(rejected.code)).inc()
+            self._rejections_series(
+                service, self._check(rejected.check), self._code(rejected.code)
+            ).total += 1
 
     def _observe_error(self, classification: Any, service: str, operation: str) -> None:
         # The labels follow from these facts (and the catalogs, fixed at start-up): look them up once.
@@ -449,10 +611,10 @@ class Metrics:
             classification.operation_error,
             classification.status,
         )
-        child = self._error_children.get(key)
-        if child is None:
+        count = self._error_series.get(key)
+        if count is None:
             code = self._metric_code(classification) if self._metric_code is not None else OTHER
-            child = self.upstream_errors.labels(
+            count = self._upstream_errors_series(
                 service,
                 operation,
                 self._exception(classification.exception),
@@ -460,13 +622,45 @@ class Metrics:
                 str(classification.category or UNKNOWN),
                 "true" if classification.retryable else "false",
             )
-            if len(self._error_children) < _CHILD_CACHE_LIMIT:  # raw upstream text: bounded cache
-                self._error_children[key] = child
-        child.inc()
+            if len(self._error_series) < _CHILD_CACHE_LIMIT:  # raw upstream text: bounded cache
+                self._error_series[key] = count
+        count.total += 1
 
     def connection_event(self, event: str) -> None:
         """A connection cut by the listener (header_timeout, too_many_connections, ...)."""
-        self._connection_events(self._event(event)).inc()
+        self._connection_events_series(self._event(event)).total += 1
+        if self._multiprocess and not self._fold_armed:
+            self._changed()
+
+    # -- folding into the prometheus children --------------------------------------------------------
+
+    def fold(self) -> None:
+        """Write the request path's counts into the prometheus children.
+
+        Done before every collection of the registry (so a scrape in this process is exact) and, in
+        multiprocess mode, within FOLD_INTERVAL_SECONDS of a change and at exit (the parent's scrape
+        reads the workers' files, so it lags at most that). Folds are serialized: two threads folding at
+        once cannot leave an older value behind a newer one.
+        """
+        with self._fold_lock:
+            accumulators = self._accumulators
+            for index in range(len(accumulators)):  # the request path may append meanwhile
+                accumulators[index].fold()
+
+    def _changed(self) -> None:
+        """Multiprocess mode: fold on the event loop FOLD_INTERVAL_SECONDS after the first change since
+        the last fold. Without a running loop, the next collection or the process's exit folds."""
+        if self._fold_armed:
+            return
+        loop = asyncio._get_running_loop()
+        if loop is None:
+            return
+        self._fold_armed = True
+        loop.call_later(FOLD_INTERVAL_SECONDS, self._fold_on_timer)
+
+    def _fold_on_timer(self) -> None:
+        self._fold_armed = False
+        self.fold()
 
 
 # -- multiprocess mode (--workers) ------------------------------------------------------------------
