@@ -12,6 +12,8 @@ Keys of every line kind are listed in `REQUIRED_KEYS` (the log schema, checked b
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import logging
 import re
 import sys
@@ -184,17 +186,18 @@ def redact_bytes(data: bytes) -> bytes:
 class _Clock:
     """ISO 8601 UTC timestamps with microseconds; the date-time part is formatted once a second."""
 
+    __slots__ = ("_prefix", "_second")
+
     def __init__(self) -> None:
         self._second = -1
         self._prefix = ""
 
     def now(self) -> str:
-        now = time.time()
-        second = int(now)
+        second, nanoseconds = divmod(time.time_ns(), 1_000_000_000)
         if second != self._second:
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
             self._second = second
-        return f"{self._prefix}.{int((now - second) * 1_000_000):06d}Z"
+        return f"{self._prefix}{nanoseconds // 1000:06d}Z"
 
 
 _CLOCK = _Clock()
@@ -254,6 +257,10 @@ def _json(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> bytes:
             # A replacement landed on an unquoted value: redact value by value instead (slower, rare).
             redacted = orjson.dumps(_redact_values(event), default=str)
     return redacted
+
+
+# The JSON pipeline; log_request renders the request line with these two directly (same bytes).
+_JSON_PROCESSORS: Final[list[Any]] = [_head, _json]
 
 
 def _redact_item(key: str, item: Any) -> Any:
@@ -375,6 +382,130 @@ class _ConsoleRenderer:
         return redact_text(str(self.fallback(logger, name, event)))
 
 
+# -- the line writer ---------------------------------------------------------------------------------
+
+# A loop's buffered lines are written at once past this size (and in any case by the loop's next turn).
+FLUSH_BYTES: Final = 64 * 1024
+
+
+class _LineWriter:
+    """JSON lines to a binary stream: the request line batched per event-loop iteration, all else at once.
+
+    structlog's BytesLogger writes and flushes every line (a system call each). Here a request line
+    logged while an event loop runs goes into that loop's buffer; the first line of a buffer schedules
+    one `loop.call_soon` flush, so lines are written by the loop's next iteration at the latest (before
+    it reads the next socket events), or as soon as the buffer passes FLUSH_BYTES. Every other line
+    (lifecycle events, library errors: structlog calls the level methods below) is written at once,
+    after the lines this thread has buffered, so the order in the stream is the order of the calls. With
+    no loop running (the CLI, synchronous tests), a line is written through. A buffer is only touched
+    by its loop's thread; the stream write itself is under a lock (one per batch, not per line). One
+    writer per stream, like BytesLogger's lock per file; `flush_logs()` and the process's exit write
+    whatever is still buffered (a loop stopped and closed before its flush ran).
+    """
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+        self._lock = threading.Lock()
+        self._buffers: dict[asyncio.AbstractEventLoop, bytearray] = {}
+        self._threads: dict[asyncio.AbstractEventLoop, int] = {}  # the thread each buffer's loop ran in
+
+    def add(self, line: bytes) -> None:
+        """One request line (without its newline)."""
+        loop = asyncio._get_running_loop()
+        if loop is None:
+            self.write(line)
+            return
+        buffer = self._buffers.get(loop)
+        if buffer is None:
+            self._open(loop, line)
+            return
+        buffer += line
+        buffer += b"\n"
+        if len(buffer) >= FLUSH_BYTES:
+            self.flush_loop(loop)
+
+    def _open(self, loop: asyncio.AbstractEventLoop, line: bytes) -> None:
+        """The first line of a loop iteration: a new buffer and its flush."""
+        thread = threading.get_ident()
+        if self._threads:
+            # A loop of this thread that stopped before its flush ran: its lines go first.
+            self._emit(self._take(thread))
+        buffer = bytearray(line)
+        buffer += b"\n"
+        self._threads[loop] = thread
+        self._buffers[loop] = buffer
+        loop.call_soon(self.flush_loop, loop)
+
+    def flush_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Write what `loop` buffered (its scheduled flush, or a full buffer)."""
+        self._threads.pop(loop, None)
+        buffer = self._buffers.pop(loop, None)
+        if buffer:
+            self._emit(buffer)
+
+    def write(self, line: bytes) -> None:
+        """One line written at once, after the lines this thread has buffered."""
+        pending = self._take(threading.get_ident()) if self._threads else b""
+        self._emit(pending + line + b"\n" if pending else line + b"\n")
+
+    def flush(self) -> None:
+        """Everything buffered, whichever loop buffered it (shutdown, exit)."""
+        for loop in list(self._buffers):
+            self.flush_loop(loop)
+
+    def _take(self, thread: int) -> bytes:
+        """The buffers of `thread`'s loops, oldest first, removed."""
+        taken = b""
+        for loop, owner in list(self._threads.items()):
+            if owner == thread:
+                del self._threads[loop]
+                taken += self._buffers.pop(loop, b"")
+        return taken
+
+    def _emit(self, data: bytes | bytearray) -> None:
+        if data:
+            with self._lock:
+                self._file.write(data)
+                self._file.flush()
+
+    # structlog hands the rendered bytes of every other event to the method named like its level.
+    def msg(self, message: bytes) -> None:
+        self.write(message)
+
+    log = debug = info = warn = warning = err = error = critical = exception = fatal = failure = msg
+
+
+_WRITERS: dict[Any, _LineWriter] = {}  # by stream: the writers of every stream configured so far
+_WRITERS_LOCK = threading.Lock()
+
+
+def _writer_for(file: Any) -> _LineWriter:
+    with _WRITERS_LOCK:
+        writer = _WRITERS.get(file)
+        if writer is None:
+            writer = _WRITERS[file] = _LineWriter(file)
+        return writer
+
+
+def flush_logs() -> None:
+    """Write every buffered log line now (also done at the process's exit)."""
+    for writer in list(_WRITERS.values()):
+        writer.flush()
+
+
+atexit.register(flush_logs)
+
+
+class _WriterFactory:
+    """structlog's logger factory for JSON: every logger writes through the stream's one writer."""
+
+    def __init__(self, writer: _LineWriter) -> None:
+        self.writer = writer
+
+    def __call__(self, *_args: Any) -> _LineWriter:
+        return self.writer
+
+
 # -- configuration -----------------------------------------------------------------------------------
 
 
@@ -399,8 +530,9 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: IO[Any] | 
     """Set up structlog (and route the standard `logging` into it); returns "json" or "console".
 
     `auto` picks the console view on a terminal and JSON otherwise. JSON lines are bytes from orjson
-    written to the stream's binary buffer. Loggers from `get_logger()` bind to this configuration on
-    first use: call this first (the CLI does, before anything logs).
+    written to the stream's binary buffer, request lines batched per event-loop iteration (_LineWriter).
+    Loggers from `get_logger()` bind to this configuration on first use: call this first (the CLI does,
+    before anything logs).
     """
     out: Any = stream or sys.stdout
     if fmt == "auto":
@@ -410,8 +542,8 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: IO[Any] | 
     threshold = LEVELS[level.lower()]
     factory: Any
     if fmt == "json":
-        processors: list[Any] = [_head, _json]
-        factory = structlog.BytesLoggerFactory(file=getattr(out, "buffer", out))
+        processors: list[Any] = list(_JSON_PROCESSORS)
+        factory = _WriterFactory(_writer_for(getattr(out, "buffer", out)))
     else:
         processors = [_head, _ConsoleRenderer(colors=out.isatty())]
         factory = structlog.PrintLoggerFactory(file=out)
@@ -478,8 +610,18 @@ def classification_fields(classification: Any) -> dict[str, Any]:
 
 def request_event(record: RequestRecord) -> dict[str, Any]:
     """The canonical log line's fields (a pure function of the record, so tests can check the schema)."""
+    fields = _request_line(record, "", "")
+    del fields["time"], fields["level"], fields["event"]
+    return fields
+
+
+def _request_line(record: RequestRecord, now: str, level: str) -> dict[str, Any]:
+    """The whole request line as `_head` lays it out (time, level, event, then the fields), in one go."""
     upstream_seconds = record.upstream_duration_seconds
     return {
+        "time": now,
+        "level": level,
+        "event": "request",
         "request_id": record.request_id,
         "kind": record.kind,
         "client": record.client,
@@ -517,10 +659,21 @@ _WARNING_OUTCOMES: Final = frozenset({OUTCOME_REJECTED, OUTCOME_UPSTREAM_FAILURE
 
 
 def log_request(logger: Any, record: RequestRecord) -> None:
-    """The one line per request: called exactly once per request. Nothing is built when the level is off."""
+    """The one line per request: called exactly once per request. Nothing is built when the level is off.
+
+    With the JSON pipeline (and no bound context), the line is rendered here by the pipeline's own two
+    steps and handed to the writer's batch: the same bytes, without structlog's per-call machinery.
+    Anything else (the console view, a test's capture_logs) goes through structlog.
+    """
     bound = logger.bind()  # a lazy proxy's configured logger (cached after first use)
     if record.outcome in _WARNING_OUTCOMES:
-        if bound.is_enabled_for(logging.WARNING):
-            bound.warning(_Line("request", request_event(record)))
-    elif bound.is_enabled_for(logging.INFO):
-        bound.info(_Line("request", request_event(record)))
+        level, number = "warning", logging.WARNING
+    else:
+        level, number = "info", logging.INFO
+    if not bound.is_enabled_for(number):
+        return
+    writer = bound._logger
+    if type(writer) is _LineWriter and not bound._context and bound._processors == _JSON_PROCESSORS:
+        writer.add(_json(None, level, _request_line(record, _CLOCK.now(), level)))
+    else:
+        getattr(bound, level)(_Line("request", request_event(record)))
