@@ -191,14 +191,14 @@ class GaugeValue(_Count):
 
     __slots__ = ("_changed",)
 
-    def __init__(self, value: Any, changed: Callable[[], None] | None) -> None:
+    def __init__(self, value: Any, changed: Callable[[float], None] | None) -> None:
         super().__init__(value)
-        self._changed = changed  # multiprocess mode: arms the fold timer
+        self._changed = changed  # multiprocess mode: schedules a fold
 
     def inc(self, amount: float = 1) -> None:
         self.total += amount
         if self._changed is not None:
-            self._changed()
+            self._changed(self.total)
 
     def dec(self, amount: float = 1) -> None:
         self.inc(-amount)
@@ -206,7 +206,7 @@ class GaugeValue(_Count):
     def set(self, value: float) -> None:
         self.total = float(value)
         if self._changed is not None:
-            self._changed()
+            self._changed(self.total)
 
 
 class _Buckets:
@@ -239,6 +239,8 @@ class _Buckets:
             self.sum_value.set(total)
             self.folded_sum = total
         counts, folded = self.counts, self.folded_counts
+        if counts == folded:
+            return
         for index, count in enumerate(counts):
             if count != folded[index]:
                 self.bucket_values[index].set(count)
@@ -359,7 +361,8 @@ class Metrics:
         self._accumulators: list[_Accumulator] = []
         self._fold_lock = threading.Lock()
         self._multiprocess = multiprocess_enabled()
-        self._fold_armed = False
+        self._fold_armed = False  # multiprocess mode: a fold is scheduled (timer or next loop turn)
+        self._fold_soon = False
         # First in the registry: every collection folds before the metrics below are read.
         registry.register(_FoldBeforeCollection(self))
 
@@ -487,7 +490,7 @@ class Metrics:
 
         # The request path's side of each metric (blind tunnels, rare, update their children directly).
         every = self._accumulators
-        self.in_flight = GaugeValue(in_flight._value, self._changed if self._multiprocess else None)
+        self.in_flight = GaugeValue(in_flight._value, self._in_flight_changed if self._multiprocess else None)
         every.append(self.in_flight)
         self._requests_series = _Family(self.requests, _count, every)
         self._request_duration_series = _Family(self.request_duration, _Buckets, every)
@@ -660,6 +663,22 @@ class Metrics:
 
     def _fold_on_timer(self) -> None:
         self._fold_armed = False
+        self.fold()
+
+    def _in_flight_changed(self, in_flight: float) -> None:
+        """Multiprocess mode: a worker with nothing in flight folds on its next loop turn (after the last
+        request's observe), so a scrape after a burst of requests sees all of them at once; a busy one
+        folds on the timer."""
+        if in_flight > 0:
+            self._changed()
+        elif not self._fold_soon:
+            loop = asyncio._get_running_loop()
+            if loop is not None:
+                self._fold_soon = True
+                loop.call_soon(self._fold_on_idle)
+
+    def _fold_on_idle(self) -> None:
+        self._fold_soon = False
         self.fold()
 
 
