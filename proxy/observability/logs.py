@@ -585,27 +585,49 @@ def _finding_entry(finding: Any) -> dict[str, Any]:
 def classification_fields(classification: Any) -> dict[str, Any]:
     """What the log keeps of a Classification (proxy.core.errors.classify): the real code, not the
     bounded metric label, plus the upstream's request id and message for support tickets."""
-    fields: dict[str, Any] = {
-        "exception": classification.exception,
-        "code": classification.code,
-        "operation_error": classification.operation_error,
-        "category": str(classification.category),
-        "retryable": classification.retryable,
-        "fault": str(classification.fault),
-        "clock_skew": classification.clock_skew,
-        "documented": classification.documented,
-        "documented_status": classification.documented_status,
-        "request_id": classification.request_id,
-        "host_id": classification.host_id,
-        "message": classification.message,
-        "body": str(classification.body_state),
-    }
-    if classification.findings:
-        fields["contract"] = [
-            {"check": str(f.check), "severity": str(f.severity), "explanation": f.explanation}
-            for f in classification.findings
-        ]
+    verdict = classification.verdict
+    cached = _VERDICT_FIELDS.get(id(verdict))
+    if cached is None or cached[0] is not verdict:
+        cached = _verdict_fields(verdict)
+    _, head, contract = cached
+    fields = head.copy()
+    info = classification.info
+    fields["request_id"] = info.request_id
+    fields["host_id"] = info.host_id
+    fields["message"] = info.message
+    fields["body"] = str(info.body_state)
+    if contract:
+        fields["contract"] = [entry.copy() for entry in contract]
     return fields
+
+
+# The fields that follow from a classification's Verdict alone, by the verdict's id (with the verdict, so
+# a reused id is never mistaken for it). The classifier memoises one Verdict per kind of error response,
+# so this is built once per kind; bounded like the classifier's memo, in case verdicts come and go.
+_VERDICT_FIELDS: dict[int, tuple[Any, dict[str, Any], list[dict[str, Any]]]] = {}
+_VERDICT_FIELDS_LIMIT: Final = 4096
+
+
+def _verdict_fields(verdict: Any) -> tuple[Any, dict[str, Any], list[dict[str, Any]]]:
+    head: dict[str, Any] = {
+        "exception": verdict.exception,
+        "code": verdict.code,
+        "operation_error": verdict.operation_error,
+        "category": str(verdict.category),
+        "retryable": verdict.retryable,
+        "fault": str(verdict.fault),
+        "clock_skew": verdict.clock_skew,
+        "documented": verdict.documented,
+        "documented_status": verdict.documented_status,
+    }
+    contract = [
+        {"check": str(f.check), "severity": str(f.severity), "explanation": f.explanation}
+        for f in verdict.findings
+    ]
+    if len(_VERDICT_FIELDS) >= _VERDICT_FIELDS_LIMIT:
+        _VERDICT_FIELDS.clear()
+    cached = _VERDICT_FIELDS[id(verdict)] = (verdict, head, contract)
+    return cached
 
 
 def request_event(record: RequestRecord) -> dict[str, Any]:
@@ -642,7 +664,7 @@ def _request_line(record: RequestRecord, now: str, level: str) -> dict[str, Any]
         "sigv4": record.signature_state,
         "access_key_id": record.access_key_id,
         "skew_seconds": None if record.skew_seconds is None else round(record.skew_seconds, 3),
-        "findings": [_finding_entry(f) for f in record.findings],
+        "findings": [_finding_entry(f) for f in record.findings] if record.findings else [],
         "error": None if record.classification is None else classification_fields(record.classification),
         "retry_attempt": record.retry_attempt,
         "retry_max": record.retry_max,

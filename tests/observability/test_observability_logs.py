@@ -12,9 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from observability.leak_scan import find_leaks
-from observability_support import finding, record, s3_error, storagegateway_error
+from observability_support import catalogs, finding, record, s3_error, storagegateway_error
 
-from proxy.core.model import Severity
+from proxy.core.errors.classify import classify
+from proxy.core.errors.extract import extract_error
+from proxy.core.model import Protocol, Severity
 from proxy.observability import logs as logs_module
 from proxy.observability.logs import (
     ERROR_KEYS,
@@ -22,6 +24,7 @@ from proxy.observability.logs import (
     REDACTED,
     REQUEST_KEYS,
     REQUIRED_KEYS,
+    classification_fields,
     configure_logging,
     console_line,
     get_logger,
@@ -356,3 +359,26 @@ def test_a_signature_value_never_survives_rendering(
     assert value.encode() not in line
     assert orjson.loads(line)["event"] == "e"
     assert value not in redact_text(message)
+
+
+def test_errors_of_one_kind_share_their_verdict_but_keep_their_own_request_id_and_message() -> None:
+    """The verdict's part of the error fields is built once per kind; each response keeps its own facts."""
+
+    def gateway_missing(request_id: str, message: str) -> Any:
+        body = orjson.dumps({"__type": "InvalidGatewayRequestException", "message": message})
+        headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", request_id)]
+        info = extract_error(Protocol.JSON, 400, headers, body)
+        return classify(info, "storagegateway", "ListGateways", catalogs())
+
+    first, second = gateway_missing("req-1", "first"), gateway_missing("req-2", "second")
+    assert first.verdict is second.verdict
+    fields = classification_fields(first)
+    for entry in fields.get("contract", []):  # a caller changes its own copy in place
+        entry["check"] = "mine"
+    fields.setdefault("contract", []).append({"check": "mine"})
+    fields["exception"] = "Changed"
+    again, other = classification_fields(first), classification_fields(second)
+    assert again["exception"] == other["exception"] == "InvalidGatewayRequestException"
+    assert "mine" not in str(again.get("contract"))
+    assert (again["request_id"], again["message"]) == ("req-1", "first")
+    assert (other["request_id"], other["message"]) == ("req-2", "second")
