@@ -475,15 +475,17 @@ class _LineWriter:
     log = debug = info = warn = warning = err = error = critical = exception = fatal = failure = msg
 
 
-_WRITERS: dict[Any, _LineWriter] = {}  # by stream: the writers of every stream configured so far
+# The writer of every stream configured so far, by the stream's id (the writer keeps its stream alive,
+# so the id is never reused for another one).
+_WRITERS: dict[int, _LineWriter] = {}
 _WRITERS_LOCK = threading.Lock()
 
 
 def _writer_for(file: Any) -> _LineWriter:
     with _WRITERS_LOCK:
-        writer = _WRITERS.get(file)
+        writer = _WRITERS.get(id(file))
         if writer is None:
-            writer = _WRITERS[file] = _LineWriter(file)
+            writer = _WRITERS[id(file)] = _LineWriter(file)
         return writer
 
 

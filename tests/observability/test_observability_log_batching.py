@@ -13,7 +13,6 @@ from typing import Any
 
 import orjson
 import pytest
-import uvloop
 from observability_support import finding, record, storagegateway_error
 
 from proxy.core.model import Severity
@@ -90,6 +89,7 @@ async def test_the_lines_of_one_turn_are_one_write_in_call_order() -> None:
 
 def test_the_next_turn_writes_on_uvloop_too() -> None:
     """`sigwatch run` runs on uvloop: its call_soon flush runs before the next turn's socket events."""
+    uvloop = pytest.importorskip("uvloop", reason="uvloop (the `speed` extra) is not installed")
     stream = Writes()
     configure_logging("json", "info", stream=stream)  # type: ignore[arg-type]
     logger = get_logger()
