@@ -1,7 +1,10 @@
 """Structured logs: exactly one canonical line per request, plus lifecycle events.
 
-JSON (orjson, bytes logger) when not on a terminal; a coloured one-line-per-call console view for
-local debugging. Redaction runs on the rendered line, the last step before it is written: whatever
+JSON (orjson) when not on a terminal; a coloured one-line-per-call console view for local debugging.
+structlog configures both and renders every event but one: the JSON request line, the one line logged
+per request, is rendered by `log_request` with the same two steps structlog would run (same bytes) and
+batched per event-loop turn (`_LineWriter`), so a busy proxy writes once per turn, not once per line.
+Redaction runs on the rendered line, the last step before it is written: whatever
 path a secret took into an event (an echoed header, an error message, a canonical request), the
 signature part of Authorization, `X-Amz-Signature`, `x-amz-security-token`, secret keys and the
 registered secrets are replaced before a byte leaves the process. It is a safety net behind the rule
