@@ -508,6 +508,7 @@ class Metrics:
 
         self._operations: dict[tuple[str | None, str | None], _OperationSeries] = {}
         self._error_series: dict[tuple[Any, ...], _Count] = {}
+        self._finding_counts: dict[tuple[Any, ...], _Count] = {}
         self._outcomes = frozenset(OUTCOMES)
         # Known reasons and events exist from the start at 0, so rate() and alerts see the first one.
         for reason in UPSTREAM_FAILURE_REASONS:
@@ -594,9 +595,15 @@ class Metrics:
     def _observe_findings(self, record: RequestRecord, service: str) -> None:
         mode = record.mode
         for finding in record.findings:
-            self._findings_series(
-                service, self._check(finding.check), finding.severity.value, mode
-            ).total += 1
+            key = (service, finding.check, finding.severity, mode)
+            count = self._finding_counts.get(key)
+            if count is None:
+                count = self._findings_series(
+                    service, self._check(finding.check), finding.severity.value, mode
+                )
+                if len(self._finding_counts) < _CHILD_CACHE_LIMIT:  # raw check names: bounded cache
+                    self._finding_counts[key] = count
+            count.total += 1
         if record.outcome == "rejected":
             # Enforce mode answers with the first error finding (a payload finding may come later).
             rejected = next((f for f in record.findings if f.severity.value == "error"), record.findings[-1])
