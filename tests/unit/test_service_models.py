@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import botocore
 import botocore.loaders
 import pytest
 
+from proxy import service_models
 from proxy.core.model import Protocol
 from proxy.core.services import OperationInfo, ServiceIndex, ServiceInfo, target_family
 from proxy.service_models import load_service_index, operations_from_model, service_info
@@ -108,3 +113,84 @@ def test_signing_name_follows_the_endpoint_credential_scope() -> None:
     index = load_service_index()
     assert [s.name for s in index.by_signing_name("IngestionService")] == ["importexport"]
     assert index.service("importexport").signing_name == "IngestionService"
+
+
+# -- the precomputed index (proxy/service_index.txt) -----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def botocore_models() -> service_models.BotocoreModels:
+    return service_models.BotocoreModels()
+
+
+def test_index_file_is_what_the_installed_botocore_gives(
+    botocore_models: service_models.BotocoreModels,
+) -> None:
+    """The committed file is exactly what `python -m proxy.service_models` writes from this botocore."""
+    written = service_models.INDEX_PATH.read_text()
+    header = json.loads(written.split("\n", 1)[0])
+    assert header["botocore"] == botocore.__version__, (
+        f"{service_models.INDEX_PATH} is from botocore {header['botocore']}, {botocore.__version__} is "
+        "installed: run `python -m proxy.service_models` and commit the file"
+    )
+    assert service_models.index_text(botocore_models) == written
+
+
+def test_index_from_the_file_equals_the_one_read_from_botocore(
+    botocore_models: service_models.BotocoreModels,
+) -> None:
+    """Every service's metadata and every operation, for all ~450 services: the file loses nothing."""
+    with service_models.INDEX_PATH.open("rb") as lines:
+        precomputed = service_models.index_from_lines(lines)
+    from_botocore = service_models.index_from_botocore(botocore_models)
+    assert precomputed.services == from_botocore.services
+    for name in from_botocore.services:
+        assert precomputed.operations(name) == from_botocore.operations(name), name
+    s3 = precomputed.operations("s3")
+    assert s3["UploadPartCopy"].required_headers == ("x-amz-copy-source",)
+    assert s3["ListObjectsV2"].required_query == (("list-type", "2"),)
+    assert s3["GetBucketLifecycle"].deprecated
+
+
+def test_serving_reads_the_file_without_botocore_loader(tmp_path: Path) -> None:
+    """`sigwatch run`'s index comes from the file: botocore's loader (urllib3, dateutil, the endpoint
+    data, whole models) is never imported, even once a service's operations are asked for."""
+    script = (
+        "import sys\n"
+        "from proxy.service_models import load_service_index, precomputed_index_usable\n"
+        "assert precomputed_index_usable() is None, precomputed_index_usable()\n"
+        "index = load_service_index()\n"
+        "assert 'PutObject' in index.operations('s3')\n"
+        "assert index.service('importexport').signing_name == 'IngestionService'\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('botocore.', 'urllib3', 'dateutil'))))\n"
+    )
+    env = {**os.environ, "HOME": str(tmp_path)}  # no ~/.aws/models
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_file_not_used_where_botocore_would_load_something_else(tmp_path: Path) -> None:
+    customer = tmp_path / ".aws" / "models"
+    assert service_models.precomputed_index_usable(customer_data=customer) is None
+    customer.mkdir(parents=True)
+    assert "may add or override" in (service_models.precomputed_index_usable(customer_data=customer) or "")
+    other = tmp_path / "index.txt"
+    first, rest = service_models.INDEX_PATH.read_text().split("\n", 1)
+    other.write_text(json.dumps({**json.loads(first), "botocore": "1.0.0"}) + "\n" + rest)
+    reason = service_models.precomputed_index_usable(other, customer_data=tmp_path / "none")
+    assert reason is not None and "built from botocore 1.0.0" in reason
+    reason = service_models.precomputed_index_usable(
+        tmp_path / "missing.txt", customer_data=tmp_path / "none"
+    )
+    assert reason is not None and "missing.txt" in reason
+
+
+def test_truncated_index_file_is_refused() -> None:
+    lines = service_models.INDEX_PATH.read_bytes().splitlines(keepends=True)
+    with pytest.raises(ValueError, match="services where the header says"):
+        service_models.index_from_lines(lines[:-1])
+    with pytest.raises(ValueError, match="format"):
+        service_models.index_from_lines([b'{"format": 99}\n'])
