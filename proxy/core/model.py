@@ -7,9 +7,10 @@ sans-IO).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class Protocol(StrEnum):
@@ -46,10 +47,45 @@ class RequestHead:
     _index: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        index: dict[str, list[str]] = {}
-        for name, value in self.headers:
-            index.setdefault(name.lower(), []).append(value)
-        object.__setattr__(self, "_index", {k: tuple(v) for k, v in index.items()})
+        object.__setattr__(self, "_index", _index_of(self.headers))
+
+    @classmethod
+    def from_raw(
+        cls,
+        method: str,
+        raw_target: str,
+        raw_headers: Sequence[tuple[bytes, bytes]],
+        scheme: str = "http",
+    ) -> RequestHead:
+        """Build from an origin-form target (`/path?query`) and the header bytes as received.
+
+        The same head as `build()` given the headers decoded with UTF-8 `surrogateescape` (an undecodable
+        byte travels as a lone surrogate, so it is kept and can be refused), at less cost: each name and
+        value is decoded once, common names are decoded and lower-cased once per process, and the index
+        is built in the same pass. An absolute-form target (`http://host/p?q`) must be cut to its origin
+        form first, as the handler does.
+        """
+        headers: list[tuple[str, str]] = []
+        append = headers.append
+        index: dict[str, tuple[str, ...]] = {}
+        names = _NAMES
+        for raw_name, raw_value in raw_headers:
+            name, key = names.get(raw_name) or _decode_name(raw_name)
+            value = raw_value.decode("utf-8", "surrogateescape")
+            append((name, value))
+            index[key] = (value,)
+        if len(index) != len(headers):  # a name sent twice (any case): index every value, in order
+            index = _index_of(headers)
+        path, _, query = raw_target.partition("?")
+        head = _new_object(cls)
+        set_method, set_path, set_query, set_headers, set_scheme, set_index = _HEAD_SLOTS
+        set_method(head, method)
+        set_path(head, path or "/")
+        set_query(head, query)
+        set_headers(head, tuple(headers))
+        set_scheme(head, scheme)
+        set_index(head, index)
+        return head
 
     @classmethod
     def build(
@@ -83,6 +119,35 @@ class RequestHead:
     @property
     def host(self) -> str | None:
         return self.get("host")
+
+
+def _index_of(headers: Iterable[tuple[str, str]]) -> dict[str, tuple[str, ...]]:
+    """Lower-cased name -> every value of that header, in arrival order."""
+    index: dict[str, list[str]] = {}
+    for name, value in headers:
+        index.setdefault(name.lower(), []).append(value)
+    return {key: tuple(values) for key, values in index.items()}
+
+
+# from_raw() fills a frozen head's slots through their descriptors: no __init__ / __post_init__ (the index
+# is already built) and no frozen __setattr__ detour (0.4 us instead of 0.6 us per head).
+_new_object = object.__new__
+_HEAD_SLOTS: tuple[Callable[[RequestHead, Any], None], ...] = tuple(
+    RequestHead.__dict__[name].__set__ for name in ("method", "path", "query", "headers", "scheme", "_index")
+)
+
+# Header names as sent -> (decoded name, lower-cased name). A client sends the same dozen names on every
+# request; the memo is bounded, so a client inventing names costs only the plain decode.
+_NAMES: dict[bytes, tuple[str, str]] = {}
+_NAMES_MAX = 512
+
+
+def _decode_name(raw: bytes) -> tuple[str, str]:
+    name = raw.decode("utf-8", "surrogateescape")
+    known = (name, name.lower())
+    if len(_NAMES) < _NAMES_MAX:
+        _NAMES[raw] = known
+    return known
 
 
 @dataclass(frozen=True, slots=True)
