@@ -1,11 +1,30 @@
-"""TLS interception support: the local CA, leaf certificates per host, and how to trust the CA."""
+"""TLS interception support: the local CA, leaf certificates per host, and how to trust the CA.
+
+Importing this package does not import cryptography (about 8 MB resident): loading or making the CA
+does, so a proxy without interception never pays for it.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
-from proxy.tls.ca import CAPaths, LocalCA, ca_paths, config_dir, load_ca, load_or_create_ca
+from proxy.tls.authority import CAPaths, LocalCA, ca_paths, config_dir
 from proxy.tls.leaf import LeafContexts
+
+
+def load_ca(paths: CAPaths, now: dt.datetime) -> LocalCA:
+    """Read and check a CA: a CA certificate, a key that matches it, valid now."""
+    from proxy.tls import ca
+
+    return ca.load_ca(paths, now)
+
+
+def load_or_create_ca(paths: CAPaths, now: dt.datetime) -> tuple[LocalCA, bool]:
+    """The CA at `paths`, created there first when neither file exists; (ca, created)."""
+    from proxy.tls import ca
+
+    return ca.load_or_create_ca(paths, now)
 
 
 def trust_instructions(cert_path: Path) -> str:

@@ -15,8 +15,7 @@ import ipaddress
 import os
 import secrets
 import socket
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 from cryptography import x509
@@ -25,10 +24,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from proxy.config import ConfigError, ForwardSettings
+from proxy.config import ConfigError
+from proxy.tls.authority import CAPaths, LocalCA
 
-CA_CERT_NAME = "sigwatch-ca.pem"
-CA_KEY_NAME = "sigwatch-ca-key.pem"
 CA_LIFETIME = dt.timedelta(days=3650)
 # Browsers cap publicly trusted leaves at 398 days; stay below it so no client refuses on length.
 LEAF_LIFETIME = dt.timedelta(days=397)
@@ -36,30 +34,6 @@ LEAF_LIFETIME = dt.timedelta(days=397)
 BACKDATE = dt.timedelta(days=1)
 KEY_MODE = 0o600
 DIR_MODE = 0o700
-
-
-def config_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """`$XDG_CONFIG_HOME/sigwatch`, else `~/.config/sigwatch` (the XDG base-directory default)."""
-    env = os.environ if environ is None else environ
-    base = env.get("XDG_CONFIG_HOME") or ""
-    root = (
-        Path(base) if base and Path(base).is_absolute() else Path(env.get("HOME") or Path.home()) / ".config"
-    )
-    return root / "sigwatch"
-
-
-@dataclass(frozen=True, slots=True)
-class CAPaths:
-    cert: Path
-    key: Path
-    configured: bool  # True: forward.ca_cert / forward.ca_key; False: sigwatch's own, under config_dir()
-
-
-def ca_paths(forward: ForwardSettings, environ: Mapping[str, str] | None = None) -> CAPaths:
-    if forward.ca_cert and forward.ca_key:
-        return CAPaths(Path(forward.ca_cert).expanduser(), Path(forward.ca_key).expanduser(), True)
-    directory = config_dir(environ)
-    return CAPaths(directory / CA_CERT_NAME, directory / CA_KEY_NAME, False)
 
 
 def _signing_hash(key: CertificateIssuerPrivateKeyTypes) -> hashes.SHA256 | None:
@@ -71,68 +45,72 @@ def _utc(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class LocalCA:
-    """A CA certificate with its key, and where they are stored."""
+def certificate_pem(certificate: x509.Certificate) -> bytes:
+    return certificate.public_bytes(serialization.Encoding.PEM)
 
-    certificate: x509.Certificate
-    key: CertificateIssuerPrivateKeyTypes
-    cert_path: Path
-    key_path: Path
 
-    @property
-    def cert_pem(self) -> bytes:
-        return self.certificate.public_bytes(serialization.Encoding.PEM)
+def private_key_pem(key: CertificateIssuerPrivateKeyTypes) -> bytes:
+    """Unencrypted PKCS#8 PEM: the files that hold it are mode 0600 (or a temporary 0700 directory)."""
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
-    def issue_leaf(
-        self, host: str, public_key: ec.EllipticCurvePublicKey, now: dt.datetime
-    ) -> x509.Certificate:
-        """A server certificate for `host` (a DNS name or an IP address), signed by this CA.
 
-        RFC 6125 / CA/Browser Forum: clients match the name against subjectAltName only, so the host
-        goes there (an iPAddress entry for an IP, a dNSName otherwise); the CN is informational.
-        """
-        now = _utc(now)
-        not_after = min(now + LEAF_LIFETIME, _utc(self.certificate.not_valid_after_utc))
-        alt_name: x509.GeneralName
-        try:
-            alt_name = x509.IPAddress(ipaddress.ip_address(host))
-        except ValueError:
-            alt_name = x509.DNSName(host.encode("idna").decode("ascii") if not host.isascii() else host)
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)] if 0 < len(host) <= 64 else [])
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(self.certificate.subject)
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - BACKDATE)
-            .not_valid_after(not_after)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            # An empty subject makes the SAN critical (RFC 5280 §4.2.1.6).
-            .add_extension(x509.SubjectAlternativeName([alt_name]), critical=not len(subject))
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
-                critical=False,
-            )
+def new_leaf_key() -> tuple[ec.EllipticCurvePrivateKey, bytes]:
+    """An EC P-256 key for leaf certificates, and its PEM."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key, private_key_pem(key)
+
+
+def issue_leaf(
+    ca: LocalCA, host: str, public_key: ec.EllipticCurvePublicKey, now: dt.datetime
+) -> x509.Certificate:
+    """A server certificate for `host` (a DNS name or an IP address), signed by `ca`.
+
+    RFC 6125 / CA/Browser Forum: clients match the name against subjectAltName only, so the host
+    goes there (an iPAddress entry for an IP, a dNSName otherwise); the CN is informational.
+    """
+    now = _utc(now)
+    not_after = min(now + LEAF_LIFETIME, _utc(ca.certificate.not_valid_after_utc))
+    alt_name: x509.GeneralName
+    try:
+        alt_name = x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        alt_name = x509.DNSName(host.encode("idna").decode("ascii") if not host.isascii() else host)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)] if 0 < len(host) <= 64 else [])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca.certificate.subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
         )
-        return builder.sign(self.key, _signing_hash(self.key))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        # An empty subject makes the SAN critical (RFC 5280 §4.2.1.6).
+        .add_extension(x509.SubjectAlternativeName([alt_name]), critical=not len(subject))
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),
+            critical=False,
+        )
+    )
+    return builder.sign(ca.key, _signing_hash(ca.key))
 
 
 def generate_ca(
@@ -299,13 +277,8 @@ def load_or_create_ca(paths: CAPaths, now: dt.datetime) -> tuple[LocalCA, bool]:
             if paths.cert.exists() and paths.key.exists():  # another worker made it meanwhile
                 return load_ca(paths, now), False
             certificate, key = generate_ca(now)
-            key_pem = key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-            _write_private(paths.key, key_pem, KEY_MODE)
-            _write_private(paths.cert, certificate.public_bytes(serialization.Encoding.PEM), 0o644)
+            _write_private(paths.key, private_key_pem(key), KEY_MODE)
+            _write_private(paths.cert, certificate_pem(certificate), 0o644)
     except OSError as exc:
         raise _error(
             directory,

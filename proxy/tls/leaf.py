@@ -15,11 +15,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-
-from proxy.tls.ca import LocalCA
+if TYPE_CHECKING:
+    from proxy.tls.authority import LocalCA
 
 MAX_CACHED_HOSTS = 1024
 # A cached leaf is replaced this long before it expires.
@@ -49,10 +48,10 @@ class LeafContexts:
         self.ca = ca
         self.max_hosts = max_hosts
         self.clock = clock
-        self._key = ec.generate_private_key(ec.SECP256R1())
-        self._key_pem = self._key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        # cryptography is imported here (already loaded with the CA), not when the proxy starts.
+        from proxy.tls.ca import new_leaf_key
+
+        self._key, self._key_pem = new_leaf_key()
         self._cache: OrderedDict[str, _Leaf] = OrderedDict()
         self.issued = 0  # leaves made so far (a cache hit makes none)
 
@@ -70,8 +69,10 @@ class LeafContexts:
         return leaf.context
 
     def _make(self, host: str, now: dt.datetime) -> _Leaf:
+        from proxy.tls.ca import certificate_pem
+
         certificate = self.ca.issue_leaf(host, self._key.public_key(), now)
-        chain = certificate.public_bytes(serialization.Encoding.PEM) + self.ca.cert_pem
+        chain = certificate_pem(certificate) + self.ca.cert_pem
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         # The decrypted side is served by an HTTP/1.1 parser: never let a client negotiate h2.
