@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import aiohttp
 from yarl import URL
 
 from proxy.config import Settings, split_address
@@ -148,10 +147,8 @@ class ForwardProxy:
             forward.allow, always=_always_allowed(settings, loopback), loopback=loopback
         )
         self.ssl = forward_ssl_context(forward.ca_bundle)
+        # What Upstream.route_to takes; the read timeout is upstream.read_timeout, as for the reverse proxy.
         self.connect_timeout = forward.connect_timeout
-        self.timeout = aiohttp.ClientTimeout(
-            total=None, connect=forward.connect_timeout, sock_read=settings.upstream.read_timeout
-        )
         self.ca: LocalCA | None = None
         self.ca_created = False
         self.leaves: LeafContexts | None = None
