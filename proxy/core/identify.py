@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote_plus
 
+from proxy.core.frozen import remember
 from proxy.core.model import Protocol, RequestHead, RequestIdentity
 from proxy.core.services import ServiceIndex, ServiceInfo, target_family
 from proxy.core.sigv4.auth import is_sigv2_query
@@ -23,6 +24,8 @@ from proxy.core.sigv4.auth import is_sigv2_query
 _FORM = "application/x-www-form-urlencoded"
 _JSON_CONTENT_TYPES = {"application/x-amz-json-1.0": "1.0", "application/x-amz-json-1.1": "1.1"}
 _AWS_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn")
+# What a Host names: (S3 bucket, service, region), each None when it names none.
+_HostFacts = tuple[str | None, ServiceInfo | None, str | None]
 
 
 def _credential_scope(head: RequestHead) -> tuple[str | None, str | None]:
@@ -81,8 +84,8 @@ def _action_and_version(params: dict[str, str], form_body: bytes | None) -> tupl
     return action, version
 
 
-def _host_name(head: RequestHead) -> str:
-    host = (head.host or "").strip().lower()
+def _host_name(host_value: str | None) -> str:
+    host = (host_value or "").strip().lower()
     if host.startswith("["):  # IPv6 literal
         return host.split("]", 1)[0] + "]"
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
@@ -124,7 +127,18 @@ def _endpoint_service(labels: list[str], index: ServiceIndex) -> tuple[ServiceIn
 def host_region(head: RequestHead) -> str | None:
     """The region an AWS host names (`sts.eu-west-1.amazonaws.com`, `b.s3.us-west-2.amazonaws.com`),
     None for a host that names none (global endpoints, custom endpoints such as 127.0.0.1:4566)."""
-    labels = _aws_host_labels(_host_name(head))
+    host_value = head.host
+    try:
+        return _HOST_REGIONS[host_value]
+    except KeyError:
+        return remember(_HOST_REGIONS, host_value, _host_region(host_value), _MEMO_LIMIT)
+
+
+_HOST_REGIONS: dict[str | None, str | None] = {}  # Host value -> host_region(), a pure function of it
+
+
+def _host_region(host_value: str | None) -> str | None:
+    labels = _aws_host_labels(_host_name(host_value))
     if labels is None:
         return None
     s3 = _s3_host(labels)
@@ -168,28 +182,53 @@ def _json_identity(
     )
 
 
-def identify(head: RequestHead, index: ServiceIndex, form_body: bytes | None = None) -> RequestIdentity:
-    """What this request is, as far as the evidence goes (unknown parts stay None)."""
-    region, signing = _credential_scope(head)
-    host = _host_name(head)
-    labels = _aws_host_labels(host)
+_MEMO_LIMIT = 1024
 
-    bucket: str | None = None
-    host_service: ServiceInfo | None = None
+
+def _host_facts(host_value: str | None, index: ServiceIndex) -> _HostFacts:
+    """(bucket, service, region) an AWS host names; all None for another host. Memoised per Host value."""
+    memo: dict[str | None, _HostFacts] = index.memo("identify.host")
+    found = memo.get(host_value)
+    if found is not None:
+        return found
+    labels = _aws_host_labels(_host_name(host_value))
+    facts: _HostFacts = (None, None, None)
     if labels is not None:
         s3 = _s3_host(labels)
         if s3 is not None:
-            bucket, host_region = s3
-            host_service = index.service("s3")
+            facts = (s3[0], index.service("s3"), s3[1])
         else:
-            host_service, host_region = _endpoint_service(labels, index)
-        region = region or host_region
+            host_service, region = _endpoint_service(labels, index)
+            facts = (None, host_service, region)
+    return remember(memo, host_value, facts, _MEMO_LIMIT)
+
+
+def identify(head: RequestHead, index: ServiceIndex, form_body: bytes | None = None) -> RequestIdentity:
+    """What this request is, as far as the evidence goes (unknown parts stay None).
+
+    An AWS JSON request's identity depends only on its Host, x-amz-target and credential scope, which a
+    client repeats on every call: it is memoised on the index (bounded), a hit returns the same frozen
+    RequestIdentity.
+    """
+    region, signing = _credential_scope(head)
+    host_value = head.host
 
     target = head.get("x-amz-target")
     if target:
         # A SigV2 `AWS key:signature` header says "S3" only when nothing stronger does.
         sigv2_header = (head.get("authorization") or "").startswith("AWS ")
-        return _json_identity(target, index, region, None if sigv2_header else signing)
+        key = (host_value, target, region, signing, sigv2_header)
+        memo: dict[tuple[str | None, str, str | None, str | None, bool], RequestIdentity]
+        memo = index.memo("identify.json")
+        found = memo.get(key)
+        if found is None:
+            host_region = _host_facts(host_value, index)[2]
+            found = _json_identity(target, index, region or host_region, None if sigv2_header else signing)
+            remember(memo, key, found, _MEMO_LIMIT)
+        return found
+
+    bucket, host_service, host_region = _host_facts(host_value, index)
+    region = region or host_region
 
     params = _query_map(head.query)
     content_type = (head.get("content-type") or "").split(";", 1)[0].strip().lower()

@@ -7,10 +7,11 @@ sans-IO).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+
+from proxy.core.frozen import remember, slot_constructor
 
 
 class Protocol(StrEnum):
@@ -77,15 +78,9 @@ class RequestHead:
         if len(index) != len(headers):  # a name sent twice (any case): index every value, in order
             index = _index_of(headers)
         path, _, query = raw_target.partition("?")
-        head = _new_object(cls)
-        set_method, set_path, set_query, set_headers, set_scheme, set_index = _HEAD_SLOTS
-        set_method(head, method)
-        set_path(head, path or "/")
-        set_query(head, query)
-        set_headers(head, tuple(headers))
-        set_scheme(head, scheme)
-        set_index(head, index)
-        return head
+        if cls is RequestHead:  # the index is built: no __init__ / __post_init__ (slot_constructor)
+            return _make_head(method, path or "/", query, tuple(headers), scheme, index)
+        return cls(method, path or "/", query, tuple(headers), scheme)
 
     @classmethod
     def build(
@@ -129,12 +124,7 @@ def _index_of(headers: Iterable[tuple[str, str]]) -> dict[str, tuple[str, ...]]:
     return {key: tuple(values) for key, values in index.items()}
 
 
-# from_raw() fills a frozen head's slots through their descriptors: no __init__ / __post_init__ (the index
-# is already built) and no frozen __setattr__ detour (0.4 us instead of 0.6 us per head).
-_new_object = object.__new__
-_HEAD_SLOTS: tuple[Callable[[RequestHead, Any], None], ...] = tuple(
-    RequestHead.__dict__[name].__set__ for name in ("method", "path", "query", "headers", "scheme", "_index")
-)
+_make_head = slot_constructor(RequestHead)
 
 # Header names as sent -> (decoded name, lower-cased name). A client sends the same dozen names on every
 # request; the memo is bounded, so a client inventing names costs only the plain decode.
@@ -144,10 +134,7 @@ _NAMES_MAX = 512
 
 def _decode_name(raw: bytes) -> tuple[str, str]:
     name = raw.decode("utf-8", "surrogateescape")
-    known = (name, name.lower())
-    if len(_NAMES) < _NAMES_MAX:
-        _NAMES[raw] = known
-    return known
+    return remember(_NAMES, raw, (name, name.lower()), _NAMES_MAX)
 
 
 @dataclass(frozen=True, slots=True)

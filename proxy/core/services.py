@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from proxy.core.model import Protocol
 
@@ -188,6 +189,7 @@ class ServiceIndex:
         default_factory=dict, init=False, compare=False
     )
     _route_tables: dict[str, _Routes] = field(default_factory=dict, init=False, compare=False)
+    _memos: dict[str, dict[Any, Any]] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         values = list(self.services.values())
@@ -214,6 +216,14 @@ class ServiceIndex:
             services={service.name: service for service in services},
             operations_loader=lambda name: table.get(name, _EMPTY_OPERATIONS),
         )
+
+    def memo(self, name: str) -> dict[Any, Any]:
+        """A memo for a pure function of this index and request values (identify's, the target check's),
+        living as long as the index. Its users bound it (`proxy.core.frozen.remember`)."""
+        found = self._memos.get(name)
+        if found is None:
+            found = self._memos[name] = {}
+        return found
 
     def service(self, name: str | None) -> ServiceInfo | None:
         return self.services.get(name) if name else None

@@ -209,3 +209,54 @@ def test_scope_evidence_from_other_schemes(index: ServiceIndex) -> None:
 )
 def test_host_region(host: str, region: str | None) -> None:
     assert host_region(_head("GET", "/", ("Host", host))) == region
+
+
+def _json_head(host: str, target: str, *more: tuple[str, str]) -> RequestHead:
+    return _head(
+        "POST",
+        "/",
+        ("Host", host),
+        ("Content-Type", "application/x-amz-json-1.1"),
+        ("X-Amz-Target", target),
+        *more,
+    )
+
+
+def test_memoised_json_identity_equals_a_fresh_index_answer(index: ServiceIndex) -> None:
+    """identify() memoises AWS JSON identities per (Host, target, scope): a hit answers exactly what a
+    fresh index (empty memos) answers, and each part of the key tells requests apart."""
+
+    def fresh() -> ServiceIndex:
+        return ServiceIndex(services=index.services, operations_loader=index.operations_loader)
+
+    heads = [
+        _json_head("storagegateway.us-east-2.amazonaws.com", "StorageGateway_20120630.ListGateways"),
+        _json_head("storagegateway.eu-west-1.amazonaws.com", "StorageGateway_20120630.ListGateways"),
+        _json_head("storagegateway.eu-west-1.amazonaws.com", "StorageGateway_20130630.ListVolumes"),
+        _json_head(
+            "127.0.0.1:8000", "StorageGateway_20130630.ListGateways", _auth("storagegateway", "ap-south-1")
+        ),
+        _json_head(
+            "127.0.0.1:8000", "StorageGateway_20130630.ListGateways", _auth("storagegateway", "us-west-2")
+        ),
+        _json_head(
+            "127.0.0.1:8000", "StorageGateway_20130630.ListGateways", ("Authorization", "AWS AKID:sig")
+        ),
+        _json_head("127.0.0.1:8000", "Timestream_20181101.Query", _auth("timestream")),
+    ]
+    first = [identify(head, index) for head in heads]
+    second = [identify(head, index) for head in heads]
+    assert second == first
+    assert all(a is b for a, b in zip(first, second, strict=True))  # served from the memo
+    assert [identify(head, fresh()) for head in heads] == first
+    assert len({(i.region, i.operation, i.api_version, i.signing_name) for i in first}) == len(heads)
+
+
+def test_identify_memos_are_bounded(index: ServiceIndex) -> None:
+    """A client inventing hosts and targets cannot grow the memos past their bound."""
+    for number in range(3000):
+        identify(_json_head(f"h{number}.example", f"StorageGateway_20130630.Op{number}"), index)
+        host_region(_head("GET", "/", ("Host", f"b{number}.s3.us-west-2.amazonaws.com")))
+    assert len(index.memo("identify.json")) <= 1024
+    assert len(index.memo("identify.host")) <= 1024
+    assert identify(_json_head("h7.example", "StorageGateway_20130630.Op7"), index).operation == "Op7"
