@@ -111,10 +111,12 @@ class UpstreamTimeout(UpstreamError):
 class UpstreamDisconnected(UpstreamError):
     """The connection closed or was reset before the answer was whole."""
 
-    def __init__(self, detail: str, *, mid_body: bool = False, answered: bool = False) -> None:
+    def __init__(self, detail: str, *, mid_body: bool = False, replayable: bool = False) -> None:
         super().__init__(detail)
         self.mid_body = mid_body  # the answer's head had arrived
-        self.answered = answered  # some byte of the answer had arrived (no retry then)
+        # The upstream closed the connection before any byte of the answer: the request may be re-sent
+        # (if its method and body allow) when the connection was a reused one.
+        self.replayable = replayable
 
 
 class UpstreamProtocolError(UpstreamError):
@@ -355,20 +357,20 @@ class _Connection(asyncio.Protocol):
         if response.status == 0:
             self.head_bytes += len(data)
             if self.head_bytes > MAX_HEAD_BYTES:
-                self._fail(UpstreamProtocolError(f"the answer's head is larger than {MAX_HEAD_BYTES} bytes"))
+                self.fail(UpstreamProtocolError(f"the answer's head is larger than {MAX_HEAD_BYTES} bytes"))
                 return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self._fail(UpstreamProtocolError("101 Switching Protocols, which sigwatch never asks for"))
+            self.fail(UpstreamProtocolError("101 Switching Protocols, which sigwatch never asks for"))
         except httptools.HttpParserError as exc:
             problem = f"{type(exc).__name__}: {exc}"
             if exc.__context__ is not None:  # an error in a callback here (a bug): name it
                 problem += f" ({type(exc.__context__).__name__}: {exc.__context__})"
             if response.status == 0:
-                self._fail(UpstreamProtocolError(problem))
+                self.fail(UpstreamProtocolError(problem))
             else:
-                self._fail(UpstreamBodyError(problem))
+                self.fail(UpstreamBodyError(problem))
 
     def eof_received(self) -> bool | None:
         self._ended(None)
@@ -415,7 +417,7 @@ class _Connection(asyncio.Protocol):
             if status == 100 and self.pending_body is not None:
                 self._send_held_body()
             elif status == 101:
-                self._fail(UpstreamProtocolError("101 Switching Protocols, which sigwatch never asks for"))
+                self.fail(UpstreamProtocolError("101 Switching Protocols, which sigwatch never asks for"))
             return
         response.status = status
         response.reason = self.reason.decode("latin-1")
@@ -533,7 +535,7 @@ class _Connection(asyncio.Protocol):
                     transport.write(b"0\r\n\r\n")  # the last chunk, no trailers
                 self.request_sent = True
         except Exception as exc:  # raised by the body iterable: the caller's own exception
-            self._fail(exc)
+            self.fail(exc)
         finally:
             if not self.request_sent:
                 aclose = getattr(iterator, "aclose", None)
@@ -585,14 +587,14 @@ class _Connection(asyncio.Protocol):
             self.timer = self.loop.call_at(deadline, self._on_timer)
             return
         where = "body" if self.response is not None and self.response.status else "answer"
-        self._fail(UpstreamTimeout(f"no byte of the {where} for {self.read_timeout:g} s"))
+        self.fail(UpstreamTimeout(f"no byte of the {where} for {self.read_timeout:g} s"))
 
     def _complete(self, response: UpstreamResponse) -> None:
         response._complete = True
         self.expecting = False
         self.keep_alive = self.parser.should_keep_alive()
 
-    def _fail(self, exc: BaseException) -> None:
+    def fail(self, exc: BaseException) -> None:
         """The exchange cannot go on: the error goes to whoever waits or reads next; the connection is
         aborted."""
         response = self.response
@@ -610,9 +612,11 @@ class _Connection(asyncio.Protocol):
             return
         if response.status == 0:
             detail = f"{exc}" if exc is not None else "the upstream closed the connection before answering"
-            error: UpstreamError = UpstreamDisconnected(detail or type(exc).__name__, answered=self.got_bytes)
+            error: UpstreamError = UpstreamDisconnected(
+                detail or type(exc).__name__, replayable=not self.got_bytes
+            )
         elif exc is not None:
-            error = UpstreamDisconnected(f"{exc}" or type(exc).__name__, mid_body=True, answered=True)
+            error = UpstreamDisconnected(f"{exc}" or type(exc).__name__, mid_body=True)
         elif _close_delimited(response.raw_headers):
             # RFC 9112 §6.3 (8): no Content-Length, not chunked: the body is what came before the close.
             self._complete(response)
@@ -735,7 +739,7 @@ class _RequestContext:
             body = self._body
             if not (
                 reused
-                and not exc.answered
+                and exc.replayable
                 and (body is None or isinstance(body, bytes))
                 and self._method in IDEMPOTENT_METHODS
             ):
@@ -1056,7 +1060,7 @@ class Upstream:
                 pool.sweeper = None
             pool.idle.clear()
         for conn in list(self._connections):
-            conn.close(abort=True)
+            conn.fail(UpstreamDisconnected("sigwatch closed its upstream connections (shutting down)"))
         await asyncio.sleep(0)  # let the transports finish closing their sockets
 
 
