@@ -71,7 +71,7 @@ class RawConn:
         if length is not None:
             return await self.reader.readexactly(int(length))
         if request.header(b"transfer-encoding") == b"chunked":
-            parts = []
+            parts: list[bytes] = []
             while True:
                 size = int((await self.reader.readuntil(b"\r\n"))[:-2], 16)
                 if size == 0:
@@ -214,6 +214,7 @@ async def get(client: Upstream, target: bytes = b"/", **kwargs: Any) -> tuple[in
 
 
 __all__ = [
+    "Handler",
     "MakeUpstream",
     "RawConn",
     "RawRequest",

@@ -26,6 +26,7 @@ from proxy.server.upstream import (
     failure_from,
 )
 from tests.functional.upstream.conftest import (
+    Handler,
     MakeUpstream,
     RawConn,
     StartRaw,
@@ -139,7 +140,7 @@ async def test_an_early_answer_stops_the_upload_and_the_connection(
 # -- stale pooled connections ------------------------------------------------------------------------------
 
 
-def closes_the_second_request_unanswered() -> tuple[list[bytes], object]:
+def closes_the_second_request_unanswered() -> tuple[list[bytes], Handler]:
     """A server that answers a connection's first request and closes it when the second one arrives:
     the race of a keep-alive connection the upstream closes as the client reuses it."""
     seen: list[bytes] = []
@@ -163,7 +164,7 @@ async def test_a_stale_connection_is_retried_for_idempotent_replayable_requests(
     method: str, body: bytes | None, raw_server: StartRaw, make_upstream: MakeUpstream
 ) -> None:
     seen, handler = closes_the_second_request_unanswered()
-    server = await raw_server(handler)  # type: ignore[arg-type]
+    server = await raw_server(handler)
     client = make_upstream(server.url)
     assert await get(client, method=method, body=body) == (200, b"answer 1")
     assert await get(client, method=method, body=body) == (200, b"answer 2")
@@ -175,7 +176,7 @@ async def test_a_stale_connection_is_not_retried_for_post_or_a_streamed_body(
     raw_server: StartRaw, make_upstream: MakeUpstream
 ) -> None:
     seen, handler = closes_the_second_request_unanswered()
-    server = await raw_server(handler)  # type: ignore[arg-type]
+    server = await raw_server(handler)
     client = make_upstream(server.url)
     assert await get(client, method="POST", body=b"once") == (200, b"answer 1")
     with pytest.raises(UpstreamDisconnected) as raised:
