@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 from collections.abc import Callable, Mapping
@@ -30,6 +31,8 @@ from proxy.server.upstream import Upstream
 from proxy.service_models import load_service_index
 
 PROBE_INTERVAL = 2.0
+# See settle_heap(). CPython's default is 700.
+GC_GEN0_THRESHOLD = 10_000
 
 
 def load_catalogs(settings: Settings) -> Catalogs:
@@ -225,6 +228,24 @@ def _fmt(address: tuple[str, int] | None) -> str:
     return f"{address[0]}:{address[1]}" if address else ""
 
 
+def settle_heap() -> None:
+    """Tune the garbage collector for serving, once start-up is done (sigwatch run, each worker).
+
+    - gc.freeze(): the ~50,000 objects start-up leaves (modules, catalogs, service index) move to the
+      permanent generation, which collections never walk: a full collection no longer takes 30-55 ms.
+    - gen0 threshold 700 -> 10,000: CPython collects when allocations minus frees of container objects
+      pass the threshold; 64 requests in flight keep a few thousand alive, so at 700 a young collection
+      ran every ~14 requests to find almost nothing (reference counting frees a request's objects).
+      Cycles are still collected, after 10,000 allocations instead of 700.
+    Measured in-process under wrk (64 connections, sigwatch observe, 6 s runs, 4 interleaved pairs on
+    the shared machine): 600-900 young, 50-80 middle and 5-7 full collections costing 0.5-0.6 s per run
+    -> none; CPU per request 432 -> 397 us (medians); RSS unchanged (58.8 MB).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
+
+
 async def wait_for_signal() -> None:
     """Return on SIGTERM or SIGINT."""
     loop = asyncio.get_running_loop()
@@ -246,6 +267,7 @@ async def serve(settings: Settings, credentials: Mapping[str, Credential]) -> in
         return await serve_workers(settings, credentials)
     server = ProxyServer(settings, credentials)
     await server.start()
+    settle_heap()
     try:
         await wait_for_signal()
     finally:

@@ -23,7 +23,7 @@ from proxy.config import Settings, split_address
 from proxy.core.model import Credential
 from proxy.observability.logs import configure_logging, get_logger
 from proxy.observability.metrics import prepare_multiprocess_dir, worker_exited
-from proxy.server.runtime import ProxyServer, wait_for_signal
+from proxy.server.runtime import ProxyServer, settle_heap, wait_for_signal
 
 MONITOR_INTERVAL = 0.5
 RESTART_BACKOFF = 1.0
@@ -45,6 +45,7 @@ async def _serve_worker(
 ) -> int:
     server = ProxyServer(settings, credentials, reuse_port=True, serve_admin=False)
     await server.start()
+    settle_heap()
     listening.set()  # the parent's /readyz waits for every worker to be accepting
     try:
         await wait_for_signal()
