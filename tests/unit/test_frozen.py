@@ -7,15 +7,29 @@ from typing import Any
 
 import pytest
 
+from proxy.core.checks import Dialect, ValidationResult
 from proxy.core.frozen import remember, slot_constructor
-from proxy.core.model import AwsError, Protocol, RequestIdentity
+from proxy.core.model import AwsError, Protocol, RequestHead, RequestIdentity
+from proxy.core.sigv4.auth import CredentialScope, SigV4Authorization
+from proxy.core.sigv4.chunked import ChunkSigning
+from proxy.core.sigv4.signing import RequestSignature
 
+_SCOPE = CredentialScope("AKID", "20240501", "us-east-1", "storagegateway", "aws4_request")
+
+# The classes the hot path builds with slot_constructor, and a couple more.
 SAMPLES: list[Any] = [
     RequestIdentity(
         Protocol.JSON, "storagegateway", "ListGateways", "storagegateway", "us-east-1", "20130630"
     ),
     RequestIdentity(),
     AwsError("ThrottlingException", 400, "Rate exceeded.", (("a", "b"),), False, "VolumeNotFound"),
+    RequestHead.build("GET", "/p?q=1", [("Host", "h"), ("X-A", "1"), ("x-a", "2")]),
+    SigV4Authorization(
+        _SCOPE, ("host", "x-amz-date"), "0" * 64, "host;x-amz-date", raw="AWS4-HMAC-SHA256 ..."
+    ),
+    RequestSignature("canonical", "to sign", "f" * 64, b"k" * 32),
+    ChunkSigning(b"k" * 32, "20240501T120000Z", _SCOPE.scope, "0" * 64),
+    ValidationResult((), 1.5, "valid", "AKID", None, "e3b0", Dialect.S3),
 ]
 
 
@@ -26,6 +40,7 @@ def test_slot_constructor_builds_an_equal_frozen_object(sample: Any) -> None:
     made = slot_constructor(cls)(*values)
     assert type(made) is cls
     assert made == sample
+    assert all(getattr(made, name) is getattr(sample, name) for name in cls.__slots__)
     assert repr(made) == repr(sample)
     assert hash(made) == hash(sample)
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -7,7 +7,7 @@ module and one entry in DEFAULT_CHECKS.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from proxy.core.checks import clock, headers, payload, signature, structure
 from proxy.core.checks.base import (
@@ -23,6 +23,7 @@ from proxy.core.checks.base import (
 )
 from proxy.core.checks.errors import Dialect, Failure, aws_error, dialect_of
 from proxy.core.checks.payload import PayloadVerifier, payload_verifier
+from proxy.core.frozen import slot_constructor
 from proxy.core.model import Finding, Protocol, RequestHead, RequestIdentity
 from proxy.core.sigv4.auth import presigned_parameters
 from proxy.core.sigv4.canonical import has_no_body
@@ -74,22 +75,32 @@ DEFAULT_CHECKS: tuple[Check, ...] = (
 _FORM = "application/x-www-form-urlencoded"
 
 
+def _runners(checks: Sequence[Check]) -> tuple[Callable[[CheckContext], Finding | None], ...]:
+    """What to call for each check: a NamedCheck's function itself (one call less per check)."""
+    return tuple(check.run if type(check) is NamedCheck else check for check in checks)
+
+
+_DEFAULT_RUNNERS = _runners(DEFAULT_CHECKS)
+_make_result = slot_constructor(ValidationResult)
+
+
 def validate(ctx: CheckContext, checks: Sequence[Check] = DEFAULT_CHECKS) -> ValidationResult:
     """Run `checks` in order; every check runs (observe mode reports them all)."""
     findings: list[Finding] = []
-    for check in checks:
-        result = check(ctx)
+    for run in _DEFAULT_RUNNERS if checks is DEFAULT_CHECKS else _runners(checks):
+        result = run(ctx)
         if result is not None:
             findings.append(result)
     info = analysis(ctx)
-    return ValidationResult(
-        findings=tuple(findings),
-        skew_seconds=info.skew_seconds,
-        signature_state=info.signature_state,
-        access_key_id=info.auth.access_key_id if info.auth is not None else None,
-        chunk_signing=info.signing,
-        payload_hash=info.payload_hash,
-        dialect=info.dialect,
+    auth = info.auth
+    return _make_result(
+        tuple(findings),
+        info.skew_seconds,
+        info.signature_state,
+        auth.credential.access_key_id if auth is not None else None,
+        info.signing,
+        info.payload_hash,
+        info.dialect,
     )
 
 

@@ -30,7 +30,10 @@ def dialect_of(identity: RequestIdentity) -> Dialect:
     """S3 (and S3 Control: signing name `s3`) speak S3 errors; REST-XML otherwise answers Query-style."""
     if identity.signing_name == "s3" or identity.service in ("s3", "s3control"):
         return Dialect.S3
-    return _DIALECTS.get(identity.protocol, Dialect.JSON)
+    protocol = identity.protocol
+    if protocol is Protocol.JSON:  # by identity first: hashing an Enum member runs Python code
+        return Dialect.JSON
+    return _DIALECTS.get(protocol, Dialect.JSON)
 
 
 _DIALECTS = {

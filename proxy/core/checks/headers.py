@@ -12,8 +12,11 @@ absence is reported inside AWS's IncompleteSignature message.
 
 from __future__ import annotations
 
+import functools
+
 from proxy.core.checks.base import CheckContext, NamedCheck, analysis, finding
 from proxy.core.checks.errors import Failure
+from proxy.core.frozen import remember
 from proxy.core.model import Finding, Protocol, Severity
 from proxy.core.services import target_family
 from proxy.core.sigv4.canonical import SPECIAL_PAYLOAD_HASHES
@@ -37,8 +40,13 @@ def _target(ctx: CheckContext) -> Finding | None:
         return finding(
             ctx, name, Failure.MISSING_ACTION, "An AWS JSON request without an x-amz-target header."
         )
-    prefix, dot, operation = target.strip().rpartition(".")
     service = analysis(ctx).service
+    # A target found well-formed and known for this service stays so: memoised on the index (bounded).
+    known = ctx.services.memo("checks.target") if ctx.services is not None else None
+    key = (target, service.name if service is not None else None)
+    if known is not None and key in known:
+        return None
+    prefix, dot, operation = target.strip().rpartition(".")
     expected = service.target_prefix if service is not None else None
     malformed = not dot or not prefix or not operation
     if not malformed and expected is not None and target_family(prefix) != target_family(expected):
@@ -68,6 +76,8 @@ def _target(ctx: CheckContext) -> Finding | None:
                 f"{service.name} has no operation {operation!r} (x-amz-target {target!r}).",
                 service=service.name,
             )
+    if known is not None:
+        remember(known, key, True)
     return None
 
 
@@ -79,10 +89,12 @@ def _content_type(ctx: CheckContext) -> Finding | None:
     """
     if ctx.identity.protocol is not Protocol.JSON:
         return None
-    content_type = (ctx.request.get("content-type") or "").split(";", 1)[0].strip().lower()
     service = analysis(ctx).service
-    versions = (service.json_version,) if service is not None and service.json_version else ("1.0", "1.1")
-    accepted = tuple(f"application/x-amz-json-{version}" for version in versions)
+    accepted = _accepted_content_types(service.json_version if service is not None else None)
+    sent = ctx.request.get("content-type")
+    if sent in accepted:  # as sent, the common case: nothing to normalise
+        return None
+    content_type = (sent or "").split(";", 1)[0].strip().lower()
     if content_type in accepted:
         return None
     return finding(
@@ -95,9 +107,16 @@ def _content_type(ctx: CheckContext) -> Finding | None:
     )
 
 
+@functools.cache  # a handful of versions ("1.0", "1.1", None)
+def _accepted_content_types(json_version: str | None) -> tuple[str, ...]:
+    versions = (json_version,) if json_version else ("1.0", "1.1")
+    return tuple(f"application/x-amz-json-{version}" for version in versions)
+
+
 def _action(ctx: CheckContext) -> Finding | None:
     """Query / EC2: the `Action` parameter (query string or form body) naming a real operation."""
-    if ctx.identity.protocol not in (Protocol.QUERY, Protocol.EC2):
+    protocol = ctx.identity.protocol
+    if protocol is not Protocol.QUERY and protocol is not Protocol.EC2:
         return None
     name = "headers.action"
     operation = ctx.identity.operation
@@ -114,9 +133,10 @@ def _action(ctx: CheckContext) -> Finding | None:
 def _version(ctx: CheckContext) -> Finding | None:
     """Query / EC2: the `Version` parameter. A warning: AWS's answer to its absence is not in the
     reference texts, and enforce mode must never reject what AWS might accept."""
-    if ctx.identity.protocol not in (Protocol.QUERY, Protocol.EC2) or not ctx.identity.operation:
+    identity = ctx.identity
+    if identity.protocol is not Protocol.QUERY and identity.protocol is not Protocol.EC2:
         return None
-    if ctx.identity.api_version:
+    if not identity.operation or identity.api_version:
         return None
     return finding(
         ctx,

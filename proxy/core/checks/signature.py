@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from proxy.core.checks.base import Analysis, CheckContext, NamedCheck, SignatureState, analysis, finding
 from proxy.core.checks.errors import Failure
+from proxy.core.frozen import slot_constructor
 from proxy.core.model import Finding, Severity
 from proxy.core.sigv4.canonical import EMPTY_SHA256, UNSIGNED_PAYLOAD, has_no_body
 from proxy.core.sigv4.chunked import ChunkSigning
@@ -120,7 +121,9 @@ def _verify(ctx: CheckContext) -> Finding | None:
     if matched:
         if info.signature_state == SignatureState.NOT_CHECKED:
             info.signature_state = SignatureState.VALID
-        info.signing = ChunkSigning(computed.signing_key, amz_date, auth.credential.scope, auth.signature)
+        info.signing = _make_chunk_signing(
+            computed.signing_key, amz_date, auth.credential.scope, auth.signature
+        )
         return None
     info.signature_state = SignatureState.INVALID
     return finding(
@@ -140,6 +143,8 @@ def _verify(ctx: CheckContext) -> Finding | None:
         canonical=computed.canonical_request,
     )
 
+
+_make_chunk_signing = slot_constructor(ChunkSigning)
 
 ACCESS_KEY = NamedCheck("signature.access_key", _access_key)
 VERIFY = NamedCheck("signature.verify", _verify)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from proxy.core.checks.base import CheckContext, NamedCheck, SignatureState, analysis, finding
 from proxy.core.checks.errors import Failure
+from proxy.core.frozen import remember
 from proxy.core.identify import host_region
 from proxy.core.model import Finding, Protocol, Severity
 from proxy.core.sigv4.auth import ALGORITHM_V4A, TERMINATOR, AuthParseErrorKind
@@ -205,7 +206,7 @@ def _signed_headers(ctx: CheckContext) -> Finding | None:
     if auth is None:
         return None
     name = "auth.signed_headers"
-    signed = {header.lower() for header in auth.signed_headers}
+    signed = _signed_names(auth.signed_headers_line)
     if "host" not in signed:
         return finding(ctx, name, Failure.HOST_NOT_SIGNED, "SignedHeaders does not include host.")
     if info.s3:
@@ -223,6 +224,18 @@ def _signed_headers(ctx: CheckContext) -> Finding | None:
                 headers=tuple(unsigned),
             )
     return None
+
+
+_SIGNED_NAMES: dict[str, frozenset[str]] = {}
+
+
+def _signed_names(signed_headers_line: str) -> frozenset[str]:
+    """The lower-cased names of a SignedHeaders value (memoised: a client repeats the same few)."""
+    found = _SIGNED_NAMES.get(signed_headers_line)
+    if found is None:
+        names = frozenset(header.lower() for header in signed_headers_line.split(";"))
+        found = remember(_SIGNED_NAMES, signed_headers_line, names)
+    return found
 
 
 def presigned_expires_seconds(raw: str | None) -> int | None:

@@ -7,10 +7,11 @@ missing, what the bad Credential value was).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import unquote
 
+from proxy.core.frozen import remember, slot_constructor
 from proxy.core.model import RequestHead
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -71,11 +72,16 @@ class CredentialScope:
     region: str
     service: str
     terminator: str
+    # Built once: a parsed scope is memoised with its Authorization prefix and signs many requests.
+    _scope: str = field(default="", init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_scope", f"{self.date}/{self.region}/{self.service}/{self.terminator}")
 
     @property
     def scope(self) -> str:
         """The credential scope line of the string to sign (without the access key)."""
-        return f"{self.date}/{self.region}/{self.service}/{self.terminator}"
+        return self._scope
 
     @classmethod
     def parse(cls, value: str, *, raw: str = "", presigned: bool = False) -> CredentialScope:
@@ -113,16 +119,8 @@ def authorization_algorithm(value: str) -> str:
     return value.strip().split(None, 1)[0] if value.strip() else ""
 
 
-def parse_authorization(value: str) -> SigV4Authorization:
-    """Parse `AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...`.
-
-    Components are comma-separated with optional whitespace (botocore writes `, `; other SDKs `,`).
-    Raises AuthParseError.
-    """
-    stripped = value.strip()
-    algorithm, _, rest = stripped.partition(" ")
-    if algorithm != ALGORITHM:
-        raise AuthParseError(AuthParseErrorKind.UNSUPPORTED_ALGORITHM, value=algorithm, raw=value)
+def _components(rest: str) -> tuple[str | None, str | None, str | None]:
+    """(Credential, SignedHeaders, Signature) of the comma-separated components; the last one given wins."""
     credential = signed = signature = None
     for component in rest.split(","):
         name, sep, item = component.strip().partition("=")
@@ -134,6 +132,54 @@ def parse_authorization(value: str) -> SigV4Authorization:
             signed = item
         elif name == "Signature":
             signature = item
+    return credential, signed, signature
+
+
+# The parsed part of an Authorization header before its Signature, which a client repeats on every
+# request of a day: "Credential=<key>/<date>/<region>/<service>/aws4_request, SignedHeaders=<names>".
+_Signer = tuple[CredentialScope, tuple[str, ...], str]  # scope, signed header names, SignedHeaders as sent
+_SIGNERS: dict[str, _Signer] = {}
+_SIGNERS_LIMIT = 1024
+
+
+def _signer_part(components: str) -> _Signer | None:
+    """The memoised Credential and SignedHeaders of the components before Signature, or None when they
+    do not parse (the caller's full parse then raises with the whole header)."""
+    found = _SIGNERS.get(components)
+    if found is not None:
+        return found
+    credential, signed, _ = _components(components)
+    if credential is None or signed is None or credential.count("/") != 4:
+        return None
+    parts = credential.split("/")
+    scope = CredentialScope(parts[0], parts[1], parts[2], parts[3], parts[4])
+    return remember(_SIGNERS, components, (scope, tuple(signed.split(";")), signed), _SIGNERS_LIMIT)
+
+
+def parse_authorization(value: str) -> SigV4Authorization:
+    """Parse `AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...`.
+
+    Components are comma-separated with optional whitespace (botocore writes `, `; other SDKs `,`).
+    Raises AuthParseError.
+
+    When Signature is the last component (every SDK writes it last), what precedes it is parsed once per
+    distinct value (memoised, bounded) and only the signature is new: the same result as the full parse,
+    where each component given twice keeps its last value.
+    """
+    stripped = value.strip()
+    algorithm, _, rest = stripped.partition(" ")
+    if algorithm != ALGORITHM:
+        raise AuthParseError(AuthParseErrorKind.UNSUPPORTED_ALGORITHM, value=algorithm, raw=value)
+    before, comma, last = rest.rpartition(",")
+    last = last.strip()
+    if comma and last.startswith("Signature="):
+        signer = _signer_part(before)
+        if signer is not None:
+            scope, signed_headers, signed_line = signer
+            return _make_authorization(
+                scope, signed_headers, last[10:], signed_line, False, ALGORITHM, value, None, None, None
+            )
+    credential, signed, signature = _components(rest)
     if credential is None or signed is None or signature is None:
         present = {"Credential": credential, "Signature": signature, "SignedHeaders": signed}
         missing = tuple(name for name in HEADER_COMPONENTS if present[name] is None)
@@ -145,6 +191,9 @@ def parse_authorization(value: str) -> SigV4Authorization:
         signed_headers_line=signed,
         raw=value,
     )
+
+
+_make_authorization = slot_constructor(SigV4Authorization)
 
 
 def presigned_parameters(query: str) -> dict[str, str] | None:

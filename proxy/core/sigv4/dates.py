@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
+from proxy.core.frozen import remember
 from proxy.core.model import RequestHead
 
 _MONTHS = {
@@ -148,6 +149,9 @@ class RequestDate:
         return self.amz[:8]
 
 
+_AMZ_DATES: dict[str, RequestDate] = {}  # x-amz-date as sent -> its RequestDate
+
+
 def request_date(head: RequestHead, presigned_date: str | None = None) -> RequestDate | None:
     """The signing timestamp: the presigned X-Amz-Date, else x-amz-date, else Date; None when absent.
 
@@ -156,10 +160,14 @@ def request_date(head: RequestHead, presigned_date: str | None = None) -> Reques
     """
     if presigned_date is not None:
         return RequestDate("X-Amz-Date", presigned_date, parse_amz_date(presigned_date))
-    amz = head.get("x-amz-date")
-    if amz is not None:
-        amz = amz.strip()
-        return RequestDate("x-amz-date", amz, parse_amz_date(amz))
+    sent = head.get("x-amz-date")
+    if sent is not None:
+        # Every request signed in the same second carries the same value: one frozen RequestDate each.
+        found = _AMZ_DATES.get(sent)
+        if found is None:
+            amz = sent.strip()
+            found = remember(_AMZ_DATES, sent, RequestDate("x-amz-date", amz, parse_amz_date(amz)), 4096)
+        return found
     date = head.get("date")
     if date is not None:
         date = date.strip()
@@ -175,4 +183,7 @@ def minutes_text(seconds: float) -> str:
 
 def skew_seconds(moment: datetime, now: datetime) -> float:
     """Signed skew: positive when the request is ahead of the server clock."""
-    return (moment - now) / timedelta(seconds=1)
+    return (moment - now) / _ONE_SECOND
+
+
+_ONE_SECOND = timedelta(seconds=1)

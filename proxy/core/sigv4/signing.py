@@ -12,10 +12,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections import OrderedDict
-from contextlib import suppress
 from dataclasses import dataclass, field
 from threading import Lock
 
+from proxy.core.frozen import slot_constructor
 from proxy.core.model import Credential, RequestHead
 from proxy.core.sigv4.auth import TERMINATOR, SigV4Authorization
 from proxy.core.sigv4.canonical import (
@@ -117,8 +117,10 @@ class SigningKeyCache:
         found = self._keys.get(cache_key)
         if found is not None:
             self.hits += 1
-            with suppress(KeyError):  # evicted by another thread meanwhile
+            try:  # noqa: SIM105 - contextlib.suppress costs 0.3 µs per hit
                 self._keys.move_to_end(cache_key)
+            except KeyError:  # evicted by another thread meanwhile
+                pass
             return found
         self.misses += 1
         found = SigningKey(derive_signing_key(credential.secret_access_key, date, region, service))
@@ -198,4 +200,7 @@ def compute_request_signature(
     )
     to_sign = string_to_sign(amz_date, scope.scope, canonical)
     signer = cache.signer(credential, scope.date, scope.region, scope.service)
-    return RequestSignature(canonical, to_sign, signer.sign(to_sign), signer.key)
+    return _make_signature(canonical, to_sign, signer.sign(to_sign), signer.key)
+
+
+_make_signature = slot_constructor(RequestSignature)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from proxy.core.sigv4.auth import (
     AuthParseError,
     AuthParseErrorKind,
     CredentialScope,
+    SigV4Authorization,
     parse_authorization,
     parse_presigned,
     presigned_parameters,
@@ -108,3 +113,69 @@ def test_presigned_missing_parameters() -> None:
     assert caught.value.kind is AuthParseErrorKind.MISSING_QUERY_PARAMETERS
     assert caught.value.missing == ("X-Amz-Expires",)
     assert caught.value.presigned
+
+
+def reference_parse(value: str) -> SigV4Authorization:
+    """The Authorization parse without the memoised fast path: every component, the last of each wins."""
+    algorithm, _, rest = value.strip().partition(" ")
+    if algorithm != "AWS4-HMAC-SHA256":
+        raise AuthParseError(AuthParseErrorKind.UNSUPPORTED_ALGORITHM, value=algorithm, raw=value)
+    found: dict[str, str] = {}
+    for component in rest.split(","):
+        name, sep, item = component.strip().partition("=")
+        if sep and name in ("Credential", "SignedHeaders", "Signature"):
+            found[name] = item
+    missing = tuple(name for name in ("Credential", "Signature", "SignedHeaders") if name not in found)
+    if missing:
+        raise AuthParseError(AuthParseErrorKind.MISSING_COMPONENTS, missing=missing, raw=value)
+    return SigV4Authorization(
+        credential=CredentialScope.parse(found["Credential"], raw=value),
+        signed_headers=tuple(found["SignedHeaders"].split(";")),
+        signature=found["Signature"],
+        signed_headers_line=found["SignedHeaders"],
+        raw=value,
+    )
+
+
+def outcome(parse: Callable[[str], SigV4Authorization], value: str) -> object:
+    try:
+        return parse(value)
+    except AuthParseError as error:
+        return (error.kind, error.missing, error.value, error.raw, error.presigned)
+
+
+_COMPONENT = st.sampled_from(
+    [
+        "Credential=AKID/20150830/us-east-1/iam/aws4_request",
+        "Credential=OTHER/20150830/eu-west-1/sts/aws4_request",
+        "Credential=AKID/20150830/us-east-1/iam",
+        "Credential=",
+        "SignedHeaders=host;x-amz-date",
+        "SignedHeaders=content-type;host",
+        "SignedHeaders=",
+        "Signature=" + "a" * 64,
+        "Signature=" + "b" * 64,
+        "Signature=",
+        " Signature=c ",
+        "Signature =d",
+        "Signature",
+        "Other=1",
+        "",
+    ]
+)
+
+
+@given(st.lists(_COMPONENT, max_size=6), st.sampled_from([", ", ",", " , "]))
+def test_memoised_parse_equals_the_full_parse(components: list[str], separator: str) -> None:
+    """The memo of the components before a trailing Signature changes nothing: same object, same error."""
+    value = "AWS4-HMAC-SHA256 " + separator.join(components)
+    assert outcome(parse_authorization, value) == outcome(reference_parse, value)
+    assert outcome(parse_authorization, value) == outcome(reference_parse, value)  # memo hit
+
+
+def test_memoised_parse_keeps_each_request_signature_and_raw() -> None:
+    first = parse_authorization(HEADER)
+    second = parse_authorization(HEADER[:-64] + "0" * 64)
+    assert first.credential is second.credential  # the part before Signature was parsed once
+    assert (second.signature, second.raw) == ("0" * 64, HEADER[:-64] + "0" * 64)
+    assert first.signature == HEADER[-64:]
