@@ -305,6 +305,7 @@ class _Connection(asyncio.Protocol):
         "transport",
         "upstream",
         "waiter",
+        "write_backlog",
         "writer",
     )
 
@@ -339,6 +340,7 @@ class _Connection(asyncio.Protocol):
         self.stop_sending = False
         self.keep_alive = False
         self.got_bytes = False
+        self.write_backlog = 0  # the transport's write buffer when the read timer last looked
 
     # asyncio.Protocol
 
@@ -422,6 +424,9 @@ class _Connection(asyncio.Protocol):
         response.status = status
         response.reason = self.reason.decode("latin-1")
         response.raw_headers = self.head_lines
+        # RFC 9110 §6.5.1: trailer fields are not merged into the header section; llhttp reports them
+        # through on_header too, so they go to a list nobody reads.
+        self.head_lines = []
         if self.pending_body is not None:
             # RFC 9110 §10.1.1: a final answer instead of 100 Continue; the body is never sent, and the
             # upstream cannot tell where this request ends: the connection is not reused.
@@ -582,8 +587,14 @@ class _Connection(asyncio.Protocol):
         self.timer = None
         if self.waiter is None or self.closed:
             return
+        now = self.loop.time()
+        backlog = self.transport.get_write_buffer_size() if self.transport is not None else 0
+        if backlog and backlog != self.write_backlog:
+            # The request is still going out (a large body to a slow reader): not a silent upstream.
+            self.last_activity = now
+        self.write_backlog = backlog
         deadline = self.last_activity + self.read_timeout
-        if self.loop.time() < deadline:
+        if now < deadline:
             self.timer = self.loop.call_at(deadline, self._on_timer)
             return
         where = "body" if self.response is not None and self.response.status else "answer"
@@ -797,7 +808,12 @@ class _RequestContext:
             writer.cancel()  # its body iterable is closed by the task's own cleanup
         conn.writer = None
         conn.pending_body = None
-        conn.close(abort=True)
+        response = conn.response
+        if response is not None and response._complete and conn.request_sent:
+            conn.close()  # a whole exchange on a connection not to be reused (Connection: close, ...)
+        else:
+            # An answer read after this would otherwise wait on a connection nobody reads any more.
+            conn.fail(UpstreamDisconnected("the exchange ended before its answer was whole"))
 
 
 # -- the client -----------------------------------------------------------------------------------------
@@ -863,7 +879,7 @@ class Upstream:
                 lines.append(b"Content-Length: %d" % len(body))
             elif body is None and length is None and method in _EMPTY_BODY_LENGTH_METHODS:
                 lines.append(b"Content-Length: 0")
-            elif length is not None and length != b"%d" % len(body or b""):
+            elif length is not None and length != b"%d" % len(body or b"") and not _same_length(length, body):
                 raise RequestBodyLengthError(
                     f"Content-Length {length!r} given for a body of {len(body or b'')} bytes"
                 )
@@ -951,6 +967,7 @@ class Upstream:
                 )
         except BaseException as exc:
             self._slot_freed()
+            self._drop_if_unused(pool)
             if isinstance(exc, TimeoutError):
                 raise UpstreamTimeout(
                     f"no connection to {route.host}:{route.port} in {route.connect_timeout:g} s"
@@ -1018,12 +1035,17 @@ class Upstream:
         pool.open -= 1
         if pool.idle and conn in pool.idle:
             pool.idle.remove(conn)
+        self._drop_if_unused(pool)
+        self._slot_freed()
+
+    def _drop_if_unused(self, pool: _Pool) -> None:
+        """Forget a forward-mode route's pool once it holds no connection (destinations come and go)."""
         if pool.open == 0 and not pool.idle and pool is not self._default_pool:
             if pool.sweeper is not None:
                 pool.sweeper.cancel()
                 pool.sweeper = None
-            self._pools.pop(pool.route, None)
-        self._slot_freed()
+            if self._pools.get(pool.route) is pool:
+                del self._pools[pool.route]
 
     def _slot_freed(self) -> None:
         waiters = self._waiters
@@ -1062,6 +1084,14 @@ class Upstream:
         for conn in list(self._connections):
             conn.fail(UpstreamDisconnected("sigwatch closed its upstream connections (shutting down)"))
         await asyncio.sleep(0)  # let the transports finish closing their sockets
+
+
+def _same_length(length: bytes, body: bytes | None) -> bool:
+    """Does a Content-Length written otherwise than we would (`007`) still say the body's size?"""
+    try:
+        return int(length) == len(body or b"")
+    except ValueError:
+        return False
 
 
 async def _exactly(body: AsyncIterable[bytes], length: bytes) -> AsyncIterator[bytes]:

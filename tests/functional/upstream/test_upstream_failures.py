@@ -428,6 +428,24 @@ async def test_the_connection_closed_before_an_answer(
     assert failure.reason == "reset" and failure.detail.startswith("connection lost: ")
 
 
+async def test_an_answer_left_unread_at_the_exit_fails_later_reads(
+    raw_server: StartRaw, make_upstream: MakeUpstream
+) -> None:
+    async def partial(conn: RawConn) -> None:
+        while await conn.request() is not None:
+            await conn.answer(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf.")
+
+    server = await raw_server(partial)
+    client = make_upstream(server.url)
+    async with client.request("GET", b"/", HOST, None) as response:
+        assert await response.read(5) == b"half."
+    with pytest.raises(UpstreamDisconnected):
+        await response.read(5)  # not a wait on a connection nobody reads
+    async with client.request("GET", b"/", HOST, None) as response:
+        assert await response.read(5) == b"half."
+    assert server.connections == 2
+
+
 def test_plain_socket_and_ssl_errors_keep_their_reasons() -> None:
     """CONNECT tunnels open their upstream connection with asyncio directly and map its errors here."""
     cases: list[tuple[BaseException, str]] = [

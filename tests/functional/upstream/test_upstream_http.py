@@ -132,8 +132,9 @@ async def test_chunked_answer_from_a_raw_server(raw_server: StartRaw, make_upstr
     client = make_upstream(server.url)
     for _ in range(3):
         async with client.request("GET", b"/", HOST, None) as response:
-            assert (b"Transfer-Encoding", b"chunked") in response.raw_headers
+            assert response.raw_headers == [(b"Transfer-Encoding", b"chunked")]
             assert b"".join([chunk async for chunk in response.chunks()]) == b"hello, world"
+            assert response.raw_headers == [(b"Transfer-Encoding", b"chunked")]  # trailers are not merged
     assert server.connections == 1
 
 
