@@ -106,6 +106,42 @@ def harness_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+_TCP_ESTABLISHED = "01"
+
+
+def _established_inodes(port: int) -> set[str]:
+    """Socket inodes of the established TCP connections whose local port is `port` (/proc/net/tcp*)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        for line in lines:
+            fields = line.split()
+            # sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+            if fields[3] == _TCP_ESTABLISHED and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    return inodes
+
+
+def connections_by_pid(port: int, pids: Iterable[int]) -> dict[int, int]:
+    """How many established connections to local `port` each process holds: how SO_REUSEPORT spread
+    a run's keep-alive connections over `sigwatch --workers` (sample it while the load runs)."""
+    inodes = _established_inodes(port)
+    counts = {}
+    for pid in pids:
+        held = 0
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if link.startswith("socket:[") and link[8:-1] in inodes:
+                        held += 1
+        counts[pid] = held
+    return counts
+
+
 def status_kib(pid: int, key: str) -> int | None:
     """A `kB` figure of /proc/<pid>/status (VmHWM: peak RSS, VmRSS: current RSS)."""
     try:
