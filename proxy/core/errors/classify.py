@@ -9,7 +9,7 @@ and the metric labels (`metric_code`: codes outside the catalog become "other").
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from proxy.core.catalog import (
@@ -25,6 +25,7 @@ from proxy.core.catalog import (
     is_retryable,
 )
 from proxy.core.errors.extract import BodyState, CodeSource, ErrorInfo
+from proxy.core.frozen import slot_constructor
 from proxy.core.model import Severity
 
 OTHER = "other"
@@ -67,6 +68,8 @@ class Verdict:
     findings: tuple[ContractFinding, ...]
     error_annotation: str  # x-sigwatch-error
     class_annotation: str  # x-sigwatch-error-class
+    # metric_code() of this verdict's classifications, with the Catalogs and service it was computed for.
+    metric_label: tuple[Catalogs, str | None, str] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +196,10 @@ def classify(
         if len(memo) >= _MEMO_LIMIT:
             memo.clear()
         memo[key] = verdict
-    return Classification(service, operation, info, verdict)
+    return _make_classification(service, operation, info, verdict)
+
+
+_make_classification = slot_constructor(Classification)
 
 
 def _verdict(info: ErrorInfo, service: str | None, operation: str | None, catalogs: Catalogs) -> Verdict:
@@ -258,6 +264,11 @@ def _verdict(info: ErrorInfo, service: str | None, operation: str | None, catalo
         findings=findings,
         error_annotation=f"{_header_token(exception)}/{_header_token(detail)}",
         class_annotation=f"{category.value}; retryable={'true' if retryable else 'false'}",
+        metric_label=(
+            catalogs,
+            service,
+            _metric_code(service, info.operation_error, code, exception, catalogs),
+        ),
     )
 
 
@@ -374,11 +385,23 @@ def metric_code(classification: Classification, catalogs: Catalogs) -> str:
     """The code for metric labels: the most specific documented code (operation error code, else the
     code, else the exception), or "other" when the service's catalog does not know it, so a misbehaving
     endpoint cannot blow up label cardinality. Logs keep the real code."""
-    catalog = catalogs.get(classification.service)
+    verdict = classification.verdict
+    known = verdict.metric_label
+    if known is not None and known[0] is catalogs and known[1] == classification.service:
+        return known[2]  # computed by classify() for this service with these catalogs
+    return _metric_code(
+        classification.service, verdict.operation_error, verdict.code, verdict.exception, catalogs
+    )
+
+
+def _metric_code(
+    service: str | None, operation_error: str | None, code: str, exception: str, catalogs: Catalogs
+) -> str:
+    catalog = catalogs.get(service)
     if catalog is None:
         return OTHER
-    operation_entry = catalog.get(classification.operation_error)
+    operation_entry = catalog.get(operation_error)
     if operation_entry is not None and operation_entry.kind is EntryKind.OPERATION_ERROR:
         return operation_entry.code
-    entry = _entry(catalog, classification.code, classification.exception)
+    entry = _entry(catalog, code, exception)
     return entry.code if entry is not None else OTHER

@@ -174,3 +174,16 @@ def test_annotation_values_cannot_inject_headers() -> None:
     value = annotation_error(result)
     assert "\r" not in value and "\n" not in value and " " not in value
     assert value == "Evil__Set-Cookie/X_Y_Z"  # botocore drops what follows ":"
+
+
+def test_metric_code_computed_with_the_verdict_follows_the_catalogs_given() -> None:
+    """classify() computes the metric label once per verdict; metric_code() with other catalogs (or for a
+    classification of another service) computes it afresh."""
+    result = storagegateway("InvalidGatewayRequestException", 400, "VolumeNotFound")
+    assert metric_code(result, CATALOGS) == "VolumeNotFound"
+    without_s3 = Catalogs.of(catalog for catalog in CATALOGS.by_service.values() if catalog.service != "s3")
+    assert metric_code(result, without_s3) == "VolumeNotFound"
+    no_catalogs = Catalogs.of([])
+    assert metric_code(result, no_catalogs) == OTHER
+    moved = Classification("s3", result.operation, result.info, result.verdict)
+    assert metric_code(moved, CATALOGS) == OTHER  # s3 documents neither code
