@@ -129,6 +129,12 @@ class RawServer:
         self.port = int(self._server.sockets[0].getsockname()[1])
         return self
 
+    def limit_receive_buffer(self, size: int) -> None:
+        """A fixed kernel receive buffer for the connections accepted from now on (no autotuning up to
+        tens of MiB): a slow reader then backs the client up instead of the kernel taking the bytes."""
+        assert self._server is not None
+        self._server.sockets[0].setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None

@@ -334,6 +334,35 @@ async def test_a_body_that_stalls_times_out_but_a_slow_steady_one_does_not(
     assert failure_from(raised.value).timeout
 
 
+async def test_an_upload_the_upstream_reads_slowly_is_not_silence(
+    raw_server: StartRaw, make_upstream: MakeUpstream
+) -> None:
+    size = 24 * 1024 * 1024
+
+    async def slow_reader(conn: RawConn) -> None:
+        while await conn.request() is not None:
+            received = 0
+            # 6 reads 0.1 s apart: longer than the read timeout in all, though the kernel's buffers
+            # (the client's send buffer grows to 4 MiB) hold the last 0.15 s of it.
+            while received < size:
+                received += len(await conn.reader.readexactly(4 * 1024 * 1024))
+                await asyncio.sleep(0.1)
+            await conn.answer(keep_alive_answer(b"%d" % received))
+
+    server = await raw_server(slow_reader)
+    server.limit_receive_buffer(64 * 1024)
+    client = make_upstream(server.url, read_timeout=0.4)
+    payload = b"u" * size
+
+    async def streamed() -> AsyncIterator[bytes]:
+        for start in range(0, size, 256 * 1024):
+            yield payload[start : start + 256 * 1024]
+
+    headers = [*HOST, (b"Content-Length", b"%d" % size)]
+    assert await get(client, method="PUT", headers=headers, body=payload) == (200, b"%d" % size)
+    assert await get(client, method="PUT", headers=headers, body=streamed()) == (200, b"%d" % size)
+
+
 async def test_a_body_shorter_than_its_content_length(
     raw_server: StartRaw, make_upstream: MakeUpstream
 ) -> None:
