@@ -585,8 +585,9 @@ class _Connection(asyncio.Protocol):
         """The one read timer: it fires at the earliest possible deadline and re-arms itself when bytes
         came meanwhile (no timer is created or cancelled per read)."""
         self.timer = None
-        if self.waiter is None or self.closed:
-            return
+        waiter = self.waiter
+        if waiter is None or waiter.done() or self.closed:
+            return  # nobody waits (or what they waited for has just come)
         now = self.loop.time()
         backlog = self.transport.get_write_buffer_size() if self.transport is not None else 0
         if backlog and backlog != self.write_backlog:
