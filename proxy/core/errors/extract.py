@@ -26,7 +26,7 @@ from xml.etree.ElementTree import Element, TreeBuilder, XMLParser
 import orjson
 from defusedxml.ElementTree import DefusedXMLParser
 
-from proxy.core.frozen import slot_constructor
+from proxy.core.frozen import remember, slot_constructor
 from proxy.core.model import Protocol
 
 DEFAULT_BODY_LIMIT: Final = 64 * 1024
@@ -169,11 +169,17 @@ def _parse_xml(body: bytes) -> Element | None:
     """botocore's XMLParser(target=TreeBuilder(), encoding='utf-8'), without entity expansion or
     external references. None when the body is not well-formed (or declares entities).
 
+    A plain error document (what AWS sends) is read by `_simple_xml` without expat: building an expat
+    parser costs more than reading the document. Anything else goes to expat.
+
     Only a document type declaration can declare entities (internal or external); without `<!DOCTYPE`
     expat knows the five predefined entities and nothing else. So a body without one is parsed by the
     plain (twice as fast) parser, and any body with one by defusedxml, which refuses entity declarations.
     The encoding is forced to UTF-8 (as botocore does), so the byte test cannot be dodged by re-encoding.
     """
+    simple = _simple_xml(body)
+    if simple is not None:
+        return simple
     try:
         if b"<!DOCTYPE" in body:
             parser: XMLParser = DefusedXMLParser(target=TreeBuilder(), encoding="utf-8")
@@ -183,6 +189,107 @@ def _parse_xml(body: bytes) -> Element | None:
         root: Element = parser.close()
     except Exception:  # ParseError, defusedxml's EntitiesForbidden, expat's odd ValueErrors: all "invalid"
         return None
+    return root
+
+
+# _simple_xml: the subset of XML 1.0 it reads. Markup is `<name>`, `</name>`, `<name/>`, each optionally
+# with one default-namespace declaration (`xmlns="uri"`); names ASCII and without a prefix; text without
+# references (`&`), CR (expat normalises line ends), `]]>` or characters XML forbids (XML 1.0 §2.2:
+# C0 controls but TAB and LF here, U+FFFE, U+FFFF); at most the usual XML declaration, at the very start.
+_XML_TAG = re.compile(
+    r"(/?)([A-Za-z_][A-Za-z0-9_.\-]*)"
+    r"(?:[ \t\n]+xmlns[ \t\n]*=[ \t\n]*(?:\"([^\"<&\t\n]*)\"|'([^'<&\t\n]*)'))?"
+    r"[ \t\n]*(/?)"
+)
+# C0 controls but TAB and LF, CR, `&`: one bytes.translate pass (a regular expression costs 3x more).
+_XML_REFUSED_BYTES = bytes((*range(0x09), 0x0B, 0x0C, 0x0D, *range(0x0E, 0x20), ord("&")))
+_XML_DECLARATIONS = frozenset(
+    {'?xml version="1.0" encoding="UTF-8"?', '?xml version="1.0" encoding="utf-8"?', '?xml version="1.0"?'}
+)
+_XML_SPACE = " \t\n"
+_XML_RESERVED_NAMESPACES = frozenset(
+    {"http://www.w3.org/XML/1998/namespace", "http://www.w3.org/2000/xmlns/"}
+)
+# Markup text -> (closing, name, declared default namespace or None, empty element), None when outside the
+# subset. AWS error documents repeat a dozen tags.
+_XmlTag = tuple[bool, str, str | None, bool] | None
+_XML_TAGS: dict[str, _XmlTag] = {}
+_UNSEEN: Final = ("", "", None, False)  # a tuple no markup parses to ("" is no name)
+
+
+def _xml_tag(markup: str) -> _XmlTag:
+    match = _XML_TAG.fullmatch(markup)
+    parsed: _XmlTag = None
+    if match is not None:
+        closing, name, double_quoted, single_quoted, empty = match.groups()
+        declared = double_quoted if double_quoted is not None else single_quoted
+        if not (closing and (empty or declared is not None)) and declared not in _XML_RESERVED_NAMESPACES:
+            parsed = (bool(closing), name, declared, bool(empty))
+    return remember(_XML_TAGS, markup, parsed)
+
+
+def _simple_xml(body: bytes) -> Element | None:
+    """The tree expat + TreeBuilder build for a document of the plain subset above, or None when the
+    body is outside it (malformed or not): the caller then asks expat, which decides.
+
+    Element for element the same tree: tags (`{uri}name` under a default namespace, as expat's namespace
+    mode reports them), empty attributes (a namespace declaration is not an attribute there), text and
+    tails; character data outside the root element is not reported, as expat does not.
+    """
+    if len(body.translate(None, _XML_REFUSED_BYTES)) != len(body) or b"]]>" in body:
+        return None
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not text.isascii() and ("\ufffe" in text or "\uffff" in text):
+        return None
+    pieces = text.split("<")  # text, then "markup>text" for each markup
+    if pieces[0].strip(_XML_SPACE):
+        return None
+    first = 1
+    if len(pieces) > 1 and pieces[1].startswith("?"):
+        # "The document type declaration ... [and] the XML declaration ... MUST be the first thing".
+        declaration, _, following = pieces[1].partition(">")
+        if pieces[0] or declaration not in _XML_DECLARATIONS or following.strip(_XML_SPACE):
+            return None
+        first = 2
+    builder = TreeBuilder()
+    open_elements: list[tuple[str, str, str | None]] = []  # (name, tag, default namespace)
+    closed_root = False
+    tags = _XML_TAGS
+    for piece in pieces[first:]:
+        markup, closed, following = piece.partition(">")
+        parsed = tags.get(markup, _UNSEEN)
+        if parsed is _UNSEEN:
+            parsed = _xml_tag(markup)
+        if parsed is None or not closed or closed_root:
+            return None
+        closing, name, declared, empty = parsed
+        if closing:
+            if not open_elements or open_elements[-1][0] != name:
+                return None
+            builder.end(open_elements.pop()[1])
+        else:
+            namespace = open_elements[-1][2] if open_elements else None
+            if declared is not None:
+                namespace = declared or None  # xmlns="" undeclares the default namespace
+            tag = f"{{{namespace}}}{name}" if namespace else name
+            builder.start(tag, {})
+            if empty:
+                builder.end(tag)
+            else:
+                open_elements.append((name, tag, namespace))
+        if open_elements:
+            if following:
+                builder.data(following)
+        else:
+            closed_root = True
+            if following.strip(_XML_SPACE):
+                return None  # "junk after document element"
+    if not closed_root:
+        return None  # no element, or one left open
+    root: Element = builder.close()
     return root
 
 
@@ -421,13 +528,13 @@ def _rest_xml_error(status: int, body: bytes, headers: dict[str, str], truncated
     fields = _children(root)
     if root.tag == "Error":  # exactly: a namespaced <Error xmlns=...> is not S3's shape for botocore
         code = _leaf_text(fields.get("Code"))
-        draft = _Draft(
+        draft = _Draft(  # positional (keywords cost more): status, code, message, state, source, exception
             status,
             code,
             _leaf_text(fields.get("Message")) or "",
             BodyState.PARSED if code else BodyState.MALFORMED,
             CodeSource.BODY if code is not None else CodeSource.NONE,
-            exception=code,
+            code,
         )
         draft.extra = tuple(
             (name, text)
@@ -458,14 +565,16 @@ def _query_like(status: int, fields: dict[str, _Node], default_code: str | None)
             code = _leaf_text(inner["Code"])
         message = _leaf_text(inner.get("Message")) or ""
         error_type = _leaf_text(inner.get("Type"))
-    draft = _Draft(
+    draft = _Draft(  # positional: ..., exception, operation_error, operation_error_details, error_type
         status,
         code,
         message,
         BodyState.PARSED if code else BodyState.MALFORMED,
         CodeSource.BODY if code else CodeSource.NONE,
-        exception=code,
-        error_type=error_type,
+        code,
+        None,
+        None,
+        error_type,
     )
     draft.request_id = _leaf_text(fields.get("RequestId")) or _leaf_text(fields.get("RequestID"))
     return draft
