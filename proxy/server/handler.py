@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +17,6 @@ from typing import Any
 
 from aiohttp import ClientConnectionError, web
 from aiohttp.http_exceptions import HttpProcessingError
-from multidict import CIMultiDict
 from yarl import URL
 
 from proxy.config import Settings
@@ -55,6 +53,7 @@ from proxy.record import (
     OUTCOME_REJECTED,
     OUTCOME_UPSTREAM_FAILURE,
     RequestRecord,
+    new_request_id,
     parse_sdk_request_header,
 )
 from proxy.server.forward import (
@@ -69,7 +68,14 @@ from proxy.server.forward import (
 )
 from proxy.server.listener import GuardedRequestHandler, parse_problem
 from proxy.server.tunnel import Tunnels, TunnelState
-from proxy.server.upstream import Upstream, UpstreamFailure, end_to_end, failure_from
+from proxy.server.upstream import (
+    Upstream,
+    UpstreamFailure,
+    UpstreamResponse,
+    end_to_end,
+    end_to_end_raw,
+    failure_from,
+)
 
 STREAM_CHUNK = 256 * 1024
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -146,11 +152,7 @@ def request_head(request: web.BaseRequest, scheme: str = "http") -> RequestHead:
     absolute = parse_absolute(target)
     if absolute is not None:
         target, scheme = absolute.origin_form, absolute.scheme
-    headers = tuple(
-        (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
-        for name, value in request.raw_headers
-    )
-    return RequestHead.build(request.method, target, headers, scheme=scheme)
+    return RequestHead.from_raw(request.method, target, request.raw_headers, scheme=scheme)
 
 
 def _has_undecodable(head: RequestHead) -> bool:
@@ -191,11 +193,11 @@ class ProxyHandler:
         self.idle.set()
         self.upstream_seen = False  # set once the upstream answered anything: /readyz
         host_policy = ctx.settings.upstream.host_header
-        self._host_override: str | None = None
+        self._host_override: bytes | None = None
         if host_policy == "upstream":
-            self._host_override = upstream.base.authority
+            self._host_override = upstream.base.authority.encode()
         elif host_policy != "preserve":
-            self._host_override = host_policy
+            self._host_override = host_policy.encode()
         base = upstream.base
         self._reverse = Destination(
             KIND_REVERSE, base, base.host or "", base.port or (443 if base.scheme == "https" else 80)
@@ -216,7 +218,7 @@ class ProxyHandler:
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         started = time.monotonic()
         record = RequestRecord(
-            request_id=uuid.uuid4().hex,
+            request_id=new_request_id(),
             started_at=time.time(),
             client=request.remote or "",
             method=request.method,
@@ -247,7 +249,7 @@ class ProxyHandler:
         known, so the answer takes the generic JSON shape (`{"__type": ..., "message": ...}`)."""
         started = time.monotonic()
         record = RequestRecord(
-            request_id=uuid.uuid4().hex,
+            request_id=new_request_id(),
             started_at=time.time(),
             client=request.remote or "",
             method="-",  # the request line may be what could not be parsed
@@ -426,14 +428,17 @@ class ProxyHandler:
         aiohttp has no body deadline: a client that sends a head and then trickles (or stops sending)
         its body would hold a connection, a task and an upstream connection forever. Broken framing
         (a bad chunk size) is raised as _BodyMalformed, a stall as _BodyStalled; a client that goes
-        away surfaces as ConnectionResetError, as everywhere else.
+        away surfaces as ConnectionResetError, as everywhere else. What has already arrived is taken
+        without arming a deadline (a small body usually comes in the same read as its head).
         """
         content = request.content
         idle = self.limits.body_timeout
         while True:
             try:
-                async with asyncio.timeout(idle):
-                    chunk = await content.readany()
+                chunk = content.read_nowait()
+                if not chunk and not content.is_eof():
+                    async with asyncio.timeout(idle):
+                        chunk = await content.readany()
             except TimeoutError as exc:
                 raise _BodyStalled from exc
             except HttpProcessingError as exc:
@@ -488,30 +493,29 @@ class ProxyHandler:
             state["rejected"] = finding
             raise _PayloadRejected(finding)
 
-    def _upstream_headers(self, head: RequestHead, destination: Destination) -> CIMultiDict[str]:
+    def _upstream_headers(
+        self, request: web.BaseRequest, destination: Destination
+    ) -> list[tuple[bytes, bytes]]:
+        """The client's header lines as received (bytes, order and case kept: SigV4 signed their values),
+        less hop-by-hop ones, with Host replaced only when upstream.host_header says so."""
         # Forward mode keeps the Host the client signed, which names the destination already.
         host_override = self._host_override if destination.kind == KIND_REVERSE else None
-        headers = CIMultiDict[str]()
-        for name, value in end_to_end(head.headers):
-            low = name.lower()
-            if low == "expect":
-                continue  # aiohttp's client sends its own `Expect: 100-continue` (expect100=True)
-            if low == "host" and host_override is not None:
-                headers.add(name, host_override)
-            else:
-                headers.add(name, value)
+        # The upstream client sends its own `Expect: 100-continue` when the client waits for one.
+        headers = [(n, v) for n, v in end_to_end_raw(request.raw_headers) if n.lower() != b"expect"]
+        if host_override is not None:
+            headers = [(n, host_override) if n.lower() == b"host" else (n, v) for n, v in headers]
         return headers
 
     async def _forward(
         self, x: _Exchange, body: bytes | None, verifier: PayloadVerifier | None, expect_continue: bool
     ) -> web.StreamResponse:
         request, record, head, destination = x.request, x.record, x.head, x.destination
-        headers = self._upstream_headers(head, destination)
+        headers = self._upstream_headers(request, destination)
         if expect_continue:
             # The client waits for our 100 before sending its body; it is streamed straight through.
             await request.writer.write(_CONTINUE)
         state: dict[str, Any] = {}
-        data: Any
+        data: bytes | AsyncIterator[bytes] | None
         if body is not None:
             data = body
         elif request.body_exists:
@@ -519,22 +523,18 @@ class ProxyHandler:
         else:
             data = None
         target = head.path + ("?" + head.query if head.query else "")
-        options: dict[str, Any] = {}
-        origin = None
+        route = None
         if destination.kind == KIND_FORWARD:
-            origin = destination.origin
-            options = {"ssl": self.forward.ssl, "timeout": self.forward.timeout}
+            route = self.upstream.route_to(destination.origin, self.forward.ssl, self.forward.connect_timeout)
         sent = time.monotonic()
         try:
-            async with self.upstream.session.request(
+            async with self.upstream.request(
                 head.method,
-                self.upstream.url_for(target, origin),
-                headers=headers,
-                data=data,
-                allow_redirects=False,
-                expect100=expect_continue,
-                compress=None,
-                **options,
+                target.encode("utf-8", "surrogateescape"),
+                headers,
+                data,
+                route=route,
+                expect_continue=expect_continue,
             ) as upstream_response:
                 record.upstream_duration_seconds = time.monotonic() - sent
                 record.upstream_status = upstream_response.status
@@ -554,41 +554,62 @@ class ProxyHandler:
                 raise ConnectionResetError("client went away") from exc
             return await self._answer_upstream_failure(x, failure_from(exc))
 
-    async def _relay(self, x: _Exchange, upstream_response: Any) -> web.StreamResponse:
+    async def _relay(self, x: _Exchange, upstream_response: UpstreamResponse) -> web.StreamResponse:
+        """The upstream's answer to the client: headers less hop-by-hop ones, the body byte-exact.
+
+        An answer whose body has already arrived whole (the common case: AWS API answers are small)
+        goes out as one write; a longer one is streamed as it arrives, under read back-pressure.
+        """
         request, record, identity = x.request, x.record, x.identity
-        response = web.StreamResponse(status=upstream_response.status, reason=upstream_response.reason)
+        status = upstream_response.status
+        raw = [
+            (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+            for name, value in upstream_response.raw_headers
+        ]
+        headers = end_to_end(raw)
+        prefix = b""
+        classification = None
+        if status >= _ERROR_STATUS:
+            prefix, complete = await _read_prefix(upstream_response, self.limits.max_error_body_bytes)
+            info = extract_error(identity.protocol, status, raw, prefix, body_truncated=not complete)
+            classification = classify(info, identity.service, identity.operation, self.ctx.catalogs)
+            record.classification = classification
+            record.outcome = OUTCOME_ERROR
+        else:
+            record.outcome = OUTCOME_OK
+        record.status = status
+        response: web.StreamResponse
+        whole = upstream_response.complete
+        if whole:
+            body = prefix + upstream_response.take_buffered() if prefix else upstream_response.take_buffered()
+            response = web.Response(
+                status=status, reason=upstream_response.reason, body=body, headers=headers
+            )
+        else:
+            response = web.StreamResponse(status=status, reason=upstream_response.reason)
+            response_headers = response.headers
+            for name, value in headers:
+                response_headers.add(name, value)
         if x.head.has("upgrade"):
             # sigwatch never switches protocols (Upgrade is hop-by-hop, dropped). aiohttp's C parser
             # discards the bytes that follow a declined upgrade request in the same read: closing after
             # the answer makes a request pipelined behind it fail at once (clients retry that) instead
             # of waiting unanswered for the idle timeout.
             response.force_close()
-        raw = [
-            (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
-            for name, value in upstream_response.raw_headers
-        ]
-        for name, value in end_to_end(raw):
-            response.headers.add(name, value)
-        prefix = b""
-        if upstream_response.status >= _ERROR_STATUS:
-            prefix, complete = await _read_prefix(upstream_response.content, self.limits.max_error_body_bytes)
-            info = extract_error(
-                identity.protocol, upstream_response.status, raw, prefix, body_truncated=not complete
-            )
-            classification = classify(info, identity.service, identity.operation, self.ctx.catalogs)
-            record.classification = classification
-            record.outcome = OUTCOME_ERROR
+        if classification is not None:
             self._annotate_error(response, classification)
-        else:
-            record.outcome = OUTCOME_OK
         self._annotate(response, x)
-        record.status = upstream_response.status
+        if whole:
+            await _start_answer(request, response)
+            await response.write_eof()
+            record.bytes_out += len(body)
+            return response
         await _start_answer(request, response)
         if prefix:
             await response.write(prefix)
             record.bytes_out += len(prefix)
         try:
-            async for chunk in upstream_response.content.iter_any():
+            async for chunk in upstream_response.chunks():
                 await response.write(chunk)
                 record.bytes_out += len(chunk)
         except Exception as exc:  # reset, timeout, a body shorter than its Content-Length, bad framing
@@ -830,17 +851,17 @@ def _json_version(head: RequestHead) -> str:
     return "1.0" if (head.get("content-type") or "").startswith("application/x-amz-json-1.0") else "1.1"
 
 
-async def _read_prefix(content: Any, limit: int) -> tuple[bytes, bool]:
+async def _read_prefix(response: UpstreamResponse, limit: int) -> tuple[bytes, bool]:
     """Read at most `limit` bytes of a body; True when that was all of it."""
     parts: list[bytes] = []
     size = 0
     while size < limit:
-        chunk = await content.read(limit - size)
+        chunk = await response.read(limit - size)
         if not chunk:
             return b"".join(parts), True
         parts.append(chunk)
         size += len(chunk)
-    return b"".join(parts), content.at_eof()
+    return b"".join(parts), response.at_eof()
 
 
 __all__ = ["HandlerContext", "Protocol", "ProxyHandler", "request_head"]
