@@ -107,6 +107,11 @@ class RequestHead:
         return name.lower() in self._index
 
     @property
+    def has_repeated_headers(self) -> bool:
+        """Whether some header name (case-insensitive) occurs more than once."""
+        return len(self._index) != len(self.headers)
+
+    @property
     def header_names(self) -> frozenset[str]:
         """Lower-cased names of every header present."""
         return frozenset(self._index)

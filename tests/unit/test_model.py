@@ -44,6 +44,10 @@ def assert_same_head(built: RequestHead, expected: RequestHead) -> None:
             assert built.get(spelling) == expected.get(spelling)
             assert built.has(spelling) == expected.has(spelling)
     assert built.host == expected.host
+    assert built.has_repeated_headers == expected.has_repeated_headers
+    assert built.has_repeated_headers == any(
+        [name.lower() for name, _ in expected.headers].count(name.lower()) > 1 for name, _ in expected.headers
+    )
 
 
 ODD_HEADERS: dict[str, tuple[str, str, list[tuple[bytes, bytes]]]] = {

@@ -113,9 +113,11 @@ def needs_body(head: RequestHead, identity: RequestIdentity) -> bool:
     """
     if has_no_body(head):
         return False
-    content_type = (head.get("content-type") or "").split(";", 1)[0].strip().lower()
-    if content_type == _FORM and identity.protocol in (Protocol.QUERY, Protocol.EC2, Protocol.UNKNOWN):
-        return True
+    protocol = identity.protocol
+    if protocol is Protocol.QUERY or protocol is Protocol.EC2 or protocol is Protocol.UNKNOWN:
+        content_type = (head.get("content-type") or "").split(";", 1)[0].strip().lower()
+        if content_type == _FORM:
+            return True
     if head.has("x-amz-content-sha256"):
         return False
     presigned = presigned_parameters(head.query) is not None

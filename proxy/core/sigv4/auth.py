@@ -262,22 +262,29 @@ def ambiguous_credentials(head: RequestHead) -> str | None:
     parameter given twice. sigwatch does not guess which copy the service would use: it reports the
     request (observe mode) or refuses it (enforce mode).
     """
-    for name in SINGLE_HEADERS:
-        count = len(head.get_all(name))
-        if count > 1:
-            return _twice(f"{count} {name} headers", name)
-    if not head.has("x-amz-date") and len(head.get_all("date")) > 1:
-        return _twice("several Date headers (the signing date without x-amz-date)", "Date")
+    if head.has_repeated_headers:  # else no header can be there twice: skip the look-ups
+        for name in SINGLE_HEADERS:
+            count = len(head.get_all(name))
+            if count > 1:
+                return _twice(f"{count} {name} headers", name)
+        if not head.has("x-amz-date") and len(head.get_all("date")) > 1:
+            return _twice("several Date headers (the signing date without x-amz-date)", "Date")
     authorization = head.get("authorization")
     if authorization is not None:
         _, _, rest = authorization.strip().partition(" ")
-        seen: set[str] = set()
-        for component in rest.split(","):
-            name, sep, _ = component.strip().partition("=")
-            if sep and name in HEADER_COMPONENTS:
-                if name in seen:
-                    return _twice(f"an Authorization header with {name} given twice", name)
-                seen.add(name)
+        before, comma, last = rest.rpartition(",")
+        if comma and last.strip().startswith("Signature="):
+            # What precedes a trailing Signature repeats on every request (memoised, as in the parse).
+            found = _REPEATED_COMPONENTS.get(before)
+            if found is None:
+                found = remember(_REPEATED_COMPONENTS, before, _repeated_components(before), _SIGNERS_LIMIT)
+            repeated, has_signature = found
+            if repeated is None and has_signature:
+                repeated = "Signature"
+        else:
+            repeated = _repeated_components(rest)[0]
+        if repeated is not None:
+            return _twice(f"an Authorization header with {repeated} given twice", repeated)
     if "X-Amz-" in head.query:
         seen = set()
         for pair in head.query.split("&"):
@@ -287,6 +294,23 @@ def ambiguous_credentials(head: RequestHead) -> str | None:
                     return _twice(f"the query parameter {key} twice", key)
                 seen.add(key)
     return None
+
+
+# Authorization components before a trailing Signature -> (first component given twice, Signature among them)
+_REPEATED_COMPONENTS: dict[str, tuple[str | None, bool]] = {}
+
+
+def _repeated_components(components: str) -> tuple[str | None, bool]:
+    """The first of Credential / SignedHeaders / Signature given a second time (in order), and whether
+    Signature is among the components."""
+    seen: set[str] = set()
+    for component in components.split(","):
+        name, sep, _ = component.strip().partition("=")
+        if sep and name in HEADER_COMPONENTS:
+            if name in seen:
+                return name, "Signature" in seen
+            seen.add(name)
+    return None, "Signature" in seen
 
 
 def _twice(what: str, name: str) -> str:

@@ -8,11 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from proxy.core.model import RequestHead
 from proxy.core.sigv4.auth import (
     AuthParseError,
     AuthParseErrorKind,
     CredentialScope,
     SigV4Authorization,
+    ambiguous_credentials,
     parse_authorization,
     parse_presigned,
     presigned_parameters,
@@ -179,3 +181,47 @@ def test_memoised_parse_keeps_each_request_signature_and_raw() -> None:
     assert first.credential is second.credential  # the part before Signature was parsed once
     assert (second.signature, second.raw) == ("0" * 64, HEADER[:-64] + "0" * 64)
     assert first.signature == HEADER[-64:]
+
+
+def reference_ambiguity(head: RequestHead) -> str | None:
+    """ambiguous_credentials without its shortcuts (no repeated header, memoised components)."""
+    for name in ("host", "authorization", "x-amz-date", "x-amz-content-sha256", "x-amz-security-token"):
+        if len(head.get_all(name)) > 1:
+            return name
+    if not head.has("x-amz-date") and len(head.get_all("date")) > 1:
+        return "Date"
+    authorization = head.get("authorization")
+    if authorization is not None:
+        seen: set[str] = set()
+        for component in authorization.strip().partition(" ")[2].split(","):
+            name, sep, _ = component.strip().partition("=")
+            if sep and name in ("Credential", "SignedHeaders", "Signature"):
+                if name in seen:
+                    return name
+                seen.add(name)
+    return None
+
+
+_HEADERS = st.lists(
+    st.tuples(
+        st.sampled_from(["Host", "host", "X-Amz-Date", "Date", "date", "X-Amz-Security-Token", "Other"]),
+        st.sampled_from(["a", "b"]),
+    ),
+    max_size=5,
+)
+
+
+@given(st.lists(_COMPONENT, max_size=6), st.sampled_from([", ", ","]), _HEADERS)
+def test_ambiguous_credentials_names_what_the_full_scan_names(
+    components: list[str], separator: str, headers: list[tuple[str, str]]
+) -> None:
+    value = "AWS4-HMAC-SHA256 " + separator.join(components)
+    head = RequestHead.build("GET", "/", [*headers, ("Authorization", value)])
+    expected = reference_ambiguity(head)
+    for _ in range(2):  # cold, then from the memo
+        found = ambiguous_credentials(head)
+        if expected is None:
+            assert found is None
+        else:
+            assert found is not None
+            assert f"Send {expected} once." in found
