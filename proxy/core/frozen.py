@@ -8,7 +8,8 @@ field values, still frozen; only the (internal) hot-path call sites use it, publ
 unchanged.
 
 `remember()` stores into a bounded memo: the core memoises pure functions of what clients send (header
-names, hosts, targets, credential scopes), so a client inventing values must not grow memory.
+names, hosts, targets, credential scopes), so a client inventing values (or sending huge ones) must not
+grow memory: at most `limit` entries, and keys of at most MAX_KEY_CHARS characters.
 """
 
 from __future__ import annotations
@@ -45,9 +46,24 @@ def slot_constructor(cls: type[T]) -> Callable[..., T]:
     return make
 
 
+# Keys longer than this (text and bytes, summed over a tuple key) are not stored: a memo of `limit`
+# entries then holds at most about `limit` KiB of keys, whatever a client sends.
+MAX_KEY_CHARS = 1024
+
+
 def remember(memo: dict[K, V], key: K, value: V, limit: int = 1024) -> V:
-    """Store `value` under `key` and return it; the memo is emptied first when it holds `limit` entries."""
-    if len(memo) >= limit:
-        memo.clear()
-    memo[key] = value
+    """Store `value` under `key` and return it; the memo is emptied first when it holds `limit` entries.
+    A key longer than MAX_KEY_CHARS is not stored (the value is still returned)."""
+    if _key_chars(key) <= MAX_KEY_CHARS:
+        if len(memo) >= limit:
+            memo.clear()
+        memo[key] = value
     return value
+
+
+def _key_chars(key: object) -> int:
+    if isinstance(key, str | bytes):
+        return len(key)
+    if isinstance(key, tuple):
+        return sum(_key_chars(part) for part in key)
+    return 0

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from proxy.core.checks import Dialect, ValidationResult
-from proxy.core.frozen import remember, slot_constructor
+from proxy.core.frozen import MAX_KEY_CHARS, remember, slot_constructor
 from proxy.core.model import AwsError, Protocol, RequestHead, RequestIdentity
 from proxy.core.sigv4.auth import CredentialScope, SigV4Authorization
 from proxy.core.sigv4.chunked import ChunkSigning
@@ -70,3 +70,14 @@ def test_remember_is_bounded_and_returns_the_value() -> None:
         assert remember(memo, number, str(number), limit=10) == str(number)
         assert len(memo) <= 10
         assert memo[number] == str(number)
+
+
+def test_remember_does_not_store_huge_keys() -> None:
+    memo: dict[object, int] = {}
+    assert remember(memo, "k" * (MAX_KEY_CHARS + 1), 1) == 1
+    assert remember(memo, b"k" * (MAX_KEY_CHARS + 1), 2) == 2
+    assert remember(memo, ("k" * 600, None, "k" * 600, True), 3) == 3
+    assert memo == {}
+    assert remember(memo, ("k" * 600, None, "k" * 400, True), 4) == 4
+    assert remember(memo, "k" * MAX_KEY_CHARS, 5) == 5
+    assert len(memo) == 2
