@@ -16,7 +16,7 @@ from proxy.core.frozen import slot_constructor
 from proxy.core.model import Finding, Severity
 from proxy.core.sigv4.canonical import EMPTY_SHA256, UNSIGNED_PAYLOAD, has_no_body
 from proxy.core.sigv4.chunked import ChunkSigning
-from proxy.core.sigv4.signing import compute_request_signature, signatures_equal
+from proxy.core.sigv4.signing import compute_request_signature, request_signature, signatures_equal
 
 
 def payload_hash(ctx: CheckContext, info: Analysis) -> str | None:
@@ -94,14 +94,8 @@ def _verify(ctx: CheckContext) -> Finding | None:
         )
     info.payload_hash = hashed
     amz_date = date.amz
-    computed = compute_request_signature(
-        ctx.request,
-        auth,
-        credential,
-        amz_date=amz_date,
-        payload_hash=hashed,
-        normalize_path=not info.s3,
-        cache=ctx.settings.key_cache,
+    computed = request_signature(
+        ctx.request, auth, credential, amz_date, hashed, not info.s3, ctx.settings.key_cache, False
     )
     matched = computed.matches(auth.signature)
     if not matched and auth.presigned and auth.security_token is not None and not info.s3:

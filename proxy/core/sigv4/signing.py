@@ -88,6 +88,7 @@ class SigningKeyCache:
         self._keys: OrderedDict[tuple[str, bytes, str, str, str], SigningKey] = OrderedDict()
         self._fingerprints: dict[str, tuple[str, bytes]] = {}
         self._lock = Lock()
+        self._last: tuple[Credential, str, str, str, SigningKey] | None = None
         self.hits = 0
         self.misses = 0
 
@@ -113,6 +114,23 @@ class SigningKeyCache:
 
     def signer(self, credential: Credential, date: str, region: str, service: str) -> SigningKey:
         """The (cached) signing key of a credential scope, ready to sign."""
+        last = self._last
+        # The same Credential object (frozen: the same secret) and scope as the previous call: a client
+        # signs request after request with one key and scope.
+        if (
+            last is not None
+            and last[0] is credential
+            and last[1] == date
+            and last[2] == region
+            and last[3] == service
+        ):
+            self.hits += 1
+            return last[4]
+        found = self._signer(credential, date, region, service)
+        self._last = (credential, date, region, service, found)
+        return found
+
+    def _signer(self, credential: Credential, date: str, region: str, service: str) -> SigningKey:
         cache_key = (credential.access_key_id, self._fingerprint(credential), date, region, service)
         found = self._keys.get(cache_key)
         if found is not None:
@@ -138,6 +156,7 @@ class SigningKeyCache:
         with self._lock:
             self._keys.clear()
             self._fingerprints.clear()
+            self._last = None
 
 
 DEFAULT_KEY_CACHE = SigningKeyCache()
@@ -189,11 +208,30 @@ def compute_request_signature(
     is left out of the canonical query; `drop_security_token` also leaves out X-Amz-Security-Token (the
     services that expect it appended after signing).
     """
+    return request_signature(
+        head, auth, credential, amz_date, payload_hash, normalize_path, cache, drop_security_token
+    )
+
+
+def request_signature(  # noqa: PLR0917 - compute_request_signature's arguments, positional
+    head: RequestHead,
+    auth: SigV4Authorization,
+    credential: Credential,
+    amz_date: str,
+    payload_hash: str,
+    normalize_path: bool,
+    cache: SigningKeyCache,
+    drop_security_token: bool,
+) -> RequestSignature:
+    """compute_request_signature() with positional arguments, for the verify check (keywords cost)."""
     scope = auth.credential
+    path, query = head.path, head.query
     canonical = canonical_request(
         head.method,
-        canonical_uri(head.path, normalize=normalize_path),
-        canonical_query(head.query, drop_signature=auth.presigned, drop_security_token=drop_security_token),
+        "/" if path == "/" else canonical_uri(path, normalize=normalize_path),  # "/" is its own canonical URI
+        canonical_query(query, drop_signature=auth.presigned, drop_security_token=drop_security_token)
+        if query
+        else "",
         canonical_headers(head, auth.signed_headers),
         auth.signed_headers_line,
         payload_hash,

@@ -33,6 +33,31 @@ def test_cache_hits_and_rotation() -> None:
     assert len(cache) == 2
 
 
+def test_repeated_scope_is_served_by_the_last_key_and_follows_each_change() -> None:
+    """The previous call's key serves an identical call; any other credential object or scope part is
+    looked up (and derives its own key), and clear() forgets it."""
+    cache = SigningKeyCache()
+    credential = Credential("AKID", SECRET)
+    scope = ("20150830", "us-east-1", "iam")
+    first = cache.signer(credential, *scope)
+    assert cache.signer(credential, *scope) is first
+    expected = derive_signing_key(SECRET, *scope)
+    assert first.key == expected
+    rotated = Credential("AKID", SECRET.replace("w", "W"))
+    assert cache.signer(rotated, *scope).key == derive_signing_key(rotated.secret_access_key, *scope)
+    for changed in (
+        ("20150831", "us-east-1", "iam"),
+        ("20150830", "eu-west-1", "iam"),
+        ("20150830", "us-east-1", "s3"),
+    ):
+        assert cache.signer(credential, *changed).key == derive_signing_key(SECRET, *changed)
+    assert cache.signer(credential, *scope).key == expected
+    assert (cache.hits, cache.misses) == (2, 5)
+    cache.clear()
+    assert cache.signer(credential, *scope).key == expected
+    assert cache.misses == 6
+
+
 def test_cache_never_shows_a_secret() -> None:
     cache = SigningKeyCache()
     credential = Credential("AKID", SECRET)
