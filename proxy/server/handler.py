@@ -69,10 +69,10 @@ from proxy.server.forward import (
 from proxy.server.listener import GuardedRequestHandler, parse_problem
 from proxy.server.tunnel import Tunnels, TunnelState
 from proxy.server.upstream import (
+    HOP_BY_HOP_RAW,
     Upstream,
     UpstreamFailure,
     UpstreamResponse,
-    end_to_end,
     end_to_end_raw,
     failure_from,
 )
@@ -86,6 +86,9 @@ _HEAD_SENT = web.RequestKey("sigwatch_head_sent", bool)
 _ERROR_STATUS = 301
 _FORM = "application/x-www-form-urlencoded"
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+# Request headers never forwarded: hop-by-hop ones, and Expect (the upstream client sends its own
+# `Expect: 100-continue` when the client waits for one).
+_NOT_FORWARDED = HOP_BY_HOP_RAW | {b"expect"}
 # sigwatch's own code for a request it refuses to interpret (unparseable, ambiguous, badly framed);
 # S3 answers malformed requests with the same code.
 INVALID_REQUEST = "InvalidRequest"
@@ -413,6 +416,16 @@ class ProxyHandler:
         declared = request.content_length
         if declared is not None and declared > limit:
             raise _BodyTooLarge
+        content = request.content
+        if content.is_eof():
+            # The whole body came in with the head (the common case for API calls): taken as it is.
+            try:
+                body = content.read_nowait()
+            except HttpProcessingError as exc:
+                raise _BodyMalformed(parse_problem(exc)) from exc
+            if len(body) > limit:
+                raise _BodyTooLarge
+            return body
         parts: list[bytes] = []
         size = 0
         async for chunk in self._client_body(request):
@@ -500,8 +513,7 @@ class ProxyHandler:
         less hop-by-hop ones, with Host replaced only when upstream.host_header says so."""
         # Forward mode keeps the Host the client signed, which names the destination already.
         host_override = self._host_override if destination.kind == KIND_REVERSE else None
-        # The upstream client sends its own `Expect: 100-continue` when the client waits for one.
-        headers = [(n, v) for n, v in end_to_end_raw(request.raw_headers) if n.lower() != b"expect"]
+        headers = end_to_end_raw(request.raw_headers, _NOT_FORWARDED)
         if host_override is not None:
             headers = [(n, host_override) if n.lower() == b"host" else (n, v) for n, v in headers]
         return headers
@@ -562,16 +574,15 @@ class ProxyHandler:
         """
         request, record, identity = x.request, x.record, x.identity
         status = upstream_response.status
-        raw = [
+        headers = [
             (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
-            for name, value in upstream_response.raw_headers
+            for name, value in end_to_end_raw(upstream_response.raw_headers)
         ]
-        headers = end_to_end(raw)
         prefix = b""
         classification = None
         if status >= _ERROR_STATUS:
             prefix, complete = await _read_prefix(upstream_response, self.limits.max_error_body_bytes)
-            info = extract_error(identity.protocol, status, raw, prefix, body_truncated=not complete)
+            info = extract_error(identity.protocol, status, headers, prefix, body_truncated=not complete)
             classification = classify(info, identity.service, identity.operation, self.ctx.catalogs)
             record.classification = classification
             record.outcome = OUTCOME_ERROR

@@ -60,18 +60,11 @@ MAX_HEAD_BYTES = 256 * 1024
 _METHOD_BYTES = {m: m.encode() for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
 
 
-def end_to_end(raw_headers: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
-    """The headers to forward: all but hop-by-hop ones and those named by Connection, order kept."""
-    named: set[str] = set()
-    for name, value in raw_headers:
-        if name.lower() == "connection":
-            named.update(token.strip().lower() for token in value.split(",") if token.strip())
-    return [(n, v) for n, v in raw_headers if (low := n.lower()) not in HOP_BY_HOP and low not in named]
-
-
-def end_to_end_raw(raw_headers: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """end_to_end for raw (bytes) header lines, as aiohttp's `raw_headers` and UpstreamResponse give them."""
-    drop = HOP_BY_HOP_RAW
+def end_to_end_raw(
+    raw_headers: Sequence[tuple[bytes, bytes]], drop: frozenset[bytes] = HOP_BY_HOP_RAW
+) -> list[tuple[bytes, bytes]]:
+    """end_to_end for raw (bytes) header lines, as aiohttp's `raw_headers` and UpstreamResponse give them;
+    `drop`: lower-cased names left out (hop-by-hop ones, plus any the caller adds)."""
     for name, value in raw_headers:
         if len(name) == 10 and name.lower() == b"connection":
             tokens = {token.strip().lower() for token in value.split(b",")}
@@ -1124,7 +1117,6 @@ __all__ = [
     "UpstreamProtocolError",
     "UpstreamResponse",
     "UpstreamTimeout",
-    "end_to_end",
     "end_to_end_raw",
     "failure_from",
     "ssl_context",
