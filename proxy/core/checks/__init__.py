@@ -73,6 +73,9 @@ DEFAULT_CHECKS: tuple[Check, ...] = (
 )
 
 _FORM = "application/x-www-form-urlencoded"
+# Enum members as module globals for the hot path: an Enum class attribute costs ~70 ns in Python 3.11
+# (EnumType defines __getattr__: every class attribute look-up takes the slow path), a global ~8 ns.
+_QUERY, _EC2, _UNKNOWN, _S3 = Protocol.QUERY, Protocol.EC2, Protocol.UNKNOWN, Dialect.S3
 
 
 def _runners(checks: Sequence[Check]) -> tuple[Callable[[CheckContext], Finding | None], ...]:
@@ -114,7 +117,7 @@ def needs_body(head: RequestHead, identity: RequestIdentity) -> bool:
     if has_no_body(head):
         return False
     protocol = identity.protocol
-    if protocol is Protocol.QUERY or protocol is Protocol.EC2 or protocol is Protocol.UNKNOWN:
+    if protocol is _QUERY or protocol is _EC2 or protocol is _UNKNOWN:
         content_type = (head.get("content-type") or "").split(";", 1)[0].strip().lower()
         if content_type == _FORM:
             return True
@@ -123,5 +126,5 @@ def needs_body(head: RequestHead, identity: RequestIdentity) -> bool:
     presigned = presigned_parameters(head.query) is not None
     if not head.has("authorization") and not presigned:
         return False
-    s3 = dialect_of(identity) is Dialect.S3
+    s3 = dialect_of(identity) is _S3
     return not (s3 and presigned)

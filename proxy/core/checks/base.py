@@ -83,6 +83,7 @@ class Analysis:
 
 
 _make_analysis = slot_constructor(Analysis)
+_S3 = Dialect.S3  # an Enum class attribute costs ~70 ns in Python 3.11, a global ~8
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -204,7 +205,7 @@ def analysis(ctx: CheckContext) -> Analysis:
     state = SignatureState.NOT_CHECKED if signed else SignatureState.UNSIGNED
     result = _make_analysis(  # every field in declaration order (no keywords, no __init__: 0.5 µs less)
         dialect,
-        dialect is Dialect.S3,
+        dialect is _S3,
         _service_of(ctx),
         authorization,
         presigned,

@@ -22,6 +22,9 @@ from proxy.core.services import target_family
 from proxy.core.sigv4.canonical import SPECIAL_PAYLOAD_HASHES
 
 _HEX = frozenset("0123456789abcdefABCDEF")
+# Enum members as module globals for the hot path: an Enum class attribute costs ~70 ns in Python 3.11
+# (EnumType defines __getattr__: every class attribute look-up takes the slow path), a global ~8 ns.
+_JSON, _QUERY, _EC2 = Protocol.JSON, Protocol.QUERY, Protocol.EC2
 
 
 def _host(ctx: CheckContext) -> Finding | None:
@@ -32,7 +35,7 @@ def _host(ctx: CheckContext) -> Finding | None:
 
 def _target(ctx: CheckContext) -> Finding | None:
     """`x-amz-target: StorageGateway_<APIversion>.<Operation>` (seed 000)."""
-    if ctx.identity.protocol is not Protocol.JSON:
+    if ctx.identity.protocol is not _JSON:
         return None
     name = "headers.target"
     target = ctx.request.get("x-amz-target")
@@ -87,7 +90,7 @@ def _content_type(ctx: CheckContext) -> Finding | None:
     A warning: what AWS answers to another content type is not in the reference texts, and enforce
     mode must never reject a request AWS would accept.
     """
-    if ctx.identity.protocol is not Protocol.JSON:
+    if ctx.identity.protocol is not _JSON:
         return None
     service = analysis(ctx).service
     accepted = _accepted_content_types(service.json_version if service is not None else None)
@@ -116,7 +119,7 @@ def _accepted_content_types(json_version: str | None) -> tuple[str, ...]:
 def _action(ctx: CheckContext) -> Finding | None:
     """Query / EC2: the `Action` parameter (query string or form body) naming a real operation."""
     protocol = ctx.identity.protocol
-    if protocol is not Protocol.QUERY and protocol is not Protocol.EC2:
+    if protocol is not _QUERY and protocol is not _EC2:
         return None
     name = "headers.action"
     operation = ctx.identity.operation
@@ -134,7 +137,7 @@ def _version(ctx: CheckContext) -> Finding | None:
     """Query / EC2: the `Version` parameter. A warning: AWS's answer to its absence is not in the
     reference texts, and enforce mode must never reject what AWS might accept."""
     identity = ctx.identity
-    if identity.protocol is not Protocol.QUERY and identity.protocol is not Protocol.EC2:
+    if identity.protocol is not _QUERY and identity.protocol is not _EC2:
         return None
     if not identity.operation or identity.api_version:
         return None
