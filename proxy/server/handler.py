@@ -448,10 +448,11 @@ class ProxyHandler:
         idle = self.limits.body_timeout
         while True:
             try:
-                chunk = content.read_nowait()
+                # At most STREAM_CHUNK at a time: what one step holds in memory stays bounded.
+                chunk = content.read_nowait(STREAM_CHUNK)
                 if not chunk and not content.is_eof():
                     async with asyncio.timeout(idle):
-                        chunk = await content.readany()
+                        chunk = await content.read(STREAM_CHUNK)
             except TimeoutError as exc:
                 raise _BodyStalled from exc
             except HttpProcessingError as exc:

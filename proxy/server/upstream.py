@@ -52,8 +52,8 @@ _EMPTY_BODY_LENGTH_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 # Read back-pressure: stop reading from the upstream while more than this much body is buffered and not
 # taken by the caller; read again once it is down to the low mark (a 1 GiB download stays at a few MB).
-READ_HIGH_WATER = 1024 * 1024
-READ_LOW_WATER = 256 * 1024
+READ_HIGH_WATER = 256 * 1024
+READ_LOW_WATER = 64 * 1024
 # An answer head (status line and fields) larger than this is refused (aiohttp allowed 8 KiB per line).
 MAX_HEAD_BYTES = 256 * 1024
 
@@ -243,10 +243,14 @@ class UpstreamResponse:
         return data
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """The rest of the body as it arrives (everything buffered at each step, as one piece)."""
+        """The rest of the body as it arrives, piece by piece as received (never joined: a copy of up to
+        READ_HIGH_WATER bytes per step would double what a download holds in memory)."""
+        buffer = self._buffer
         while True:
-            if self._buffer:
-                yield self.take_buffered()
+            if buffer:
+                data = buffer.popleft()
+                self._consumed(len(data))
+                yield data
             elif self._error is not None:
                 raise self._error
             elif self._complete:
