@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
 
 from tests.conftest import LogSink
 from tests.functional.proxy.conftest import StartProxy
@@ -234,3 +237,38 @@ async def test_a_truncated_body_is_never_forwarded_whole(
     (line,) = request_lines(logs)
     assert line["outcome"] == "client_abort"
     assert recorder.seen == []
+
+
+async def test_an_upload_held_back_by_a_slow_upstream_is_not_taken_for_a_stalled_client(
+    aiohttp_raw_server: Any, start_proxy: StartProxy, logs: LogSink
+) -> None:
+    """body_timeout counts only time spent waiting for the client: while the upstream stops reading
+    (sigwatch waits for it to drain, and stops reading the client meanwhile) for longer than the
+    deadline, the upload is neither cut nor answered RequestTimeout."""
+    size = 32 << 20
+    received: list[int] = []
+
+    async def slow_reader(request: web.BaseRequest) -> web.StreamResponse:
+        total = len(await request.content.read(1 << 20))
+        await asyncio.sleep(4 * BODY_TIMEOUT)  # every buffer on the way fills up meanwhile
+        while chunk := await request.content.readany():
+            total += len(chunk)
+        received.append(total)
+        return web.Response(text=str(total))
+
+    upstream_server = await aiohttp_raw_server(slow_reader)
+    server = await start_proxy(
+        str(upstream_server.make_url("")).rstrip("/"), limits={"body_timeout": BODY_TIMEOUT}
+    )
+    headers = {"Host": "s3.us-east-1.amazonaws.com", "x-amz-content-sha256": "UNSIGNED-PAYLOAD"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.put(
+            url(server.proxy_address[1]) + "/bucket/held-back", data=b"z" * size, headers=headers
+        ) as answer,
+    ):
+        assert answer.status == 200, await answer.text()
+        assert await answer.text() == str(size)
+    assert received == [size]
+    (line,) = request_lines(logs)
+    assert line["outcome"] == "ok"
