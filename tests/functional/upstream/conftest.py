@@ -17,6 +17,9 @@ import pytest
 from proxy.config import UpstreamSettings
 from proxy.server.upstream import Upstream
 
+# The Host line every test request carries (the upstreams here do not look at it).
+HOST = [(b"Host", b"upstream.test")]
+
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 
 
@@ -210,7 +213,7 @@ async def serve_keep_alive(conn: RawConn, body: bytes = b"ok") -> None:
 async def get(client: Upstream, target: bytes = b"/", **kwargs: Any) -> tuple[int, bytes]:
     """One GET (or the method given) through `client`: status and the whole body."""
     method = kwargs.pop("method", "GET")
-    headers = kwargs.pop("headers", [(b"Host", b"upstream.test")])
+    headers = kwargs.pop("headers", HOST)
     body = kwargs.pop("body", None)
     async with client.request(method, target, headers, body, **kwargs) as response:
         data = b""

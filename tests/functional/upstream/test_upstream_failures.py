@@ -26,6 +26,7 @@ from proxy.server.upstream import (
     failure_from,
 )
 from tests.functional.upstream.conftest import (
+    HOST,
     Handler,
     MakeUpstream,
     RawConn,
@@ -34,8 +35,6 @@ from tests.functional.upstream.conftest import (
     keep_alive_answer,
 )
 from tests.support.net import free_port
-
-HOST = [(b"Host", b"upstream.test")]
 
 
 class PayloadRejected(Exception):

@@ -11,6 +11,7 @@ from aiohttp import web
 from pytest_aiohttp import AiohttpServer
 
 from tests.functional.upstream.conftest import (
+    HOST,
     MakeUpstream,
     RawConn,
     StartRaw,
@@ -18,8 +19,6 @@ from tests.functional.upstream.conftest import (
     keep_alive_answer,
     serve_keep_alive,
 )
-
-HOST = [(b"Host", b"upstream.test")]
 
 
 def echo_app() -> tuple[web.Application, list[tuple[str, int]]]:

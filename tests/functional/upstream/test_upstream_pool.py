@@ -12,6 +12,7 @@ from yarl import URL
 
 from proxy.server.upstream import READ_HIGH_WATER, READ_LOW_WATER, UpstreamDisconnected
 from tests.functional.upstream.conftest import (
+    HOST,
     MakeUpstream,
     RawConn,
     StartRaw,
@@ -19,8 +20,6 @@ from tests.functional.upstream.conftest import (
     keep_alive_answer,
     serve_keep_alive,
 )
-
-HOST = [(b"Host", b"upstream.test")]
 
 
 async def test_pool_size_bounds_the_open_connections_and_waiters_go_in_order(
