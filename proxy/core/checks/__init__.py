@@ -65,6 +65,7 @@ DEFAULT_CHECKS: tuple[Check, ...] = (
     structure.SIGNED_HEADERS,
     structure.EXPIRES,
     headers.CONTENT_SHA256,
+    headers.DECODED_CONTENT_LENGTH,
     clock.WINDOW,
     clock.PRESIGNED,
     signature.ACCESS_KEY,

@@ -75,6 +75,7 @@ class Failure(StrEnum):
     CONTENT_SHA256_MISSING = "content_sha256_missing"
     CONTENT_SHA256_INVALID = "content_sha256_invalid"  # fields: value
     CONTENT_SHA256_MISMATCH = "content_sha256_mismatch"  # fields: declared, computed
+    DECODED_LENGTH_INVALID = "decoded_length_invalid"  # fields: value
     CHUNK_SIGNATURE_MISMATCH = "chunk_signature_mismatch"  # fields: access_key_id, string_to_sign, provided
     CHUNK_TOO_SMALL = "chunk_too_small"  # fields: chunk, size, minimum
     CHUNK_TOO_LARGE = "chunk_too_large"
@@ -470,6 +471,12 @@ def _content_sha256_mismatch(d: Dialect, f: dict[str, object]) -> AwsError:
     return _signature_family(d, MISMATCH_CORAL)
 
 
+def _decoded_length_invalid(d: Dialect, f: dict[str, object]) -> AwsError:
+    # S3 answers an aws-chunked upload whose x-amz-decoded-content-length is not a number as if the length
+    # were missing (observed S3 behaviour; S3's error table: MissingContentLength, 411 Length Required).
+    return AwsError("MissingContentLength", 411, "You must provide the Content-Length HTTP header.")
+
+
 def _chunk_too_small(d: Dialect, f: dict[str, object]) -> AwsError:
     return AwsError(
         "InvalidChunkSizeError",
@@ -556,6 +563,7 @@ _BUILDERS: dict[Failure, Callable[[Dialect, dict[str, object]], AwsError]] = {
     Failure.CONTENT_SHA256_MISSING: _content_sha256_missing,
     Failure.CONTENT_SHA256_INVALID: _content_sha256_invalid,
     Failure.CONTENT_SHA256_MISMATCH: _content_sha256_mismatch,
+    Failure.DECODED_LENGTH_INVALID: _decoded_length_invalid,
     Failure.CHUNK_SIGNATURE_MISMATCH: _chunk_signature_mismatch,
     Failure.CHUNK_TOO_SMALL: _chunk_too_small,
     Failure.CHUNK_TOO_LARGE: _chunk_too_large,

@@ -19,7 +19,14 @@ from proxy.core.checks.errors import Failure
 from proxy.core.frozen import remember
 from proxy.core.model import Finding, Protocol, Severity
 from proxy.core.services import target_family
-from proxy.core.sigv4.canonical import SPECIAL_PAYLOAD_HASHES
+from proxy.core.sigv4.canonical import (
+    SPECIAL_PAYLOAD_HASHES,
+    STREAMING_ECDSA_PAYLOAD,
+    STREAMING_ECDSA_PAYLOAD_TRAILER,
+    STREAMING_PAYLOAD,
+    STREAMING_PAYLOAD_TRAILER,
+    STREAMING_UNSIGNED_PAYLOAD_TRAILER,
+)
 
 _HEX = frozenset("0123456789abcdefABCDEF")
 # Enum members as module globals for the hot path: an Enum class attribute costs ~70 ns in Python 3.11
@@ -174,9 +181,42 @@ def _content_sha256(ctx: CheckContext) -> Finding | None:
     )
 
 
+# The aws-chunked bodies (x-amz-content-sha256 values whose body carries its own framing).
+_AWS_CHUNKED = frozenset(
+    {
+        STREAMING_PAYLOAD,
+        STREAMING_PAYLOAD_TRAILER,
+        STREAMING_UNSIGNED_PAYLOAD_TRAILER,
+        STREAMING_ECDSA_PAYLOAD,
+        STREAMING_ECDSA_PAYLOAD_TRAILER,
+    }
+)
+
+
+def _decoded_content_length(ctx: CheckContext) -> Finding | None:
+    """An aws-chunked upload states its payload's length in x-amz-decoded-content-length ("the length of
+    the object in bytes", S3 API reference): one that is not a decimal number is refused before any byte
+    of the body goes upstream (`'²'.isdigit()` is true in Python: ASCII digits only)."""
+    request = ctx.request
+    value = request.get("x-amz-decoded-content-length")
+    if value is None or (request.get("x-amz-content-sha256") or "").strip() not in _AWS_CHUNKED:
+        return None
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        return None
+    return finding(
+        ctx,
+        "headers.decoded_content_length",
+        Failure.DECODED_LENGTH_INVALID,
+        f"x-amz-decoded-content-length {value[:40]!r} is not a number of bytes.",
+        value=value,
+    )
+
+
 HOST = NamedCheck("headers.host", _host)
 TARGET = NamedCheck("headers.target", _target)
 CONTENT_TYPE = NamedCheck("headers.content_type", _content_type)
 ACTION = NamedCheck("headers.action", _action)
 VERSION = NamedCheck("headers.version", _version)
 CONTENT_SHA256 = NamedCheck("headers.content_sha256", _content_sha256)
+DECODED_CONTENT_LENGTH = NamedCheck("headers.decoded_content_length", _decoded_content_length)

@@ -327,6 +327,33 @@ def test_s3_content_sha256_required_and_valid() -> None:
     )
 
 
+@pytest.mark.parametrize("value", ["\u00b2", "12a", "-5", "", " ", "1e3", "\u0661\u0662"])
+def test_an_aws_chunked_upload_with_a_decoded_length_that_is_not_a_number_is_refused_as_s3_does(
+    value: str,
+) -> None:
+    # Added after signing (an unsigned header is also reported): the decoded length's own finding.
+    chunked = signed("s3").with_headers(
+        ("X-Amz-Content-SHA256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
+        ("X-Amz-Decoded-Content-Length", value),
+    )
+    (found,) = [f for f in run(chunked).findings if f.check == "headers.decoded_content_length"]
+    assert found.error == AwsError(
+        "MissingContentLength", 411, "You must provide the Content-Length HTTP header."
+    )
+
+
+def test_a_decimal_decoded_length_or_a_body_that_is_not_aws_chunked_is_left_to_the_other_checks() -> None:
+    for headers in (
+        (
+            ("X-Amz-Content-SHA256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
+            ("X-Amz-Decoded-Content-Length", "66560"),
+        ),
+        (("X-Amz-Decoded-Content-Length", "\u00b2"),),  # a plain sha256 body: the header means nothing
+    ):
+        findings = run(signed("s3").with_headers(*headers)).findings
+        assert "headers.decoded_content_length" not in [f.check for f in findings]
+
+
 def test_s3_content_sha256_mismatch_streaming_and_buffered() -> None:
     request = signed("s3")
     tampered = Signed(request.head, b"hello w0rld")
