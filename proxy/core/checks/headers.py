@@ -19,14 +19,8 @@ from proxy.core.checks.errors import Failure
 from proxy.core.frozen import remember
 from proxy.core.model import Finding, Protocol, Severity
 from proxy.core.services import target_family
-from proxy.core.sigv4.canonical import (
-    SPECIAL_PAYLOAD_HASHES,
-    STREAMING_ECDSA_PAYLOAD,
-    STREAMING_ECDSA_PAYLOAD_TRAILER,
-    STREAMING_PAYLOAD,
-    STREAMING_PAYLOAD_TRAILER,
-    STREAMING_UNSIGNED_PAYLOAD_TRAILER,
-)
+from proxy.core.sigv4.canonical import AWS_CHUNKED_PAYLOADS, SPECIAL_PAYLOAD_HASHES
+from proxy.core.sigv4.chunked import decoded_length
 
 _HEX = frozenset("0123456789abcdefABCDEF")
 # Enum members as module globals for the hot path: an Enum class attribute costs ~70 ns in Python 3.11
@@ -181,28 +175,15 @@ def _content_sha256(ctx: CheckContext) -> Finding | None:
     )
 
 
-# The aws-chunked bodies (x-amz-content-sha256 values whose body carries its own framing).
-_AWS_CHUNKED = frozenset(
-    {
-        STREAMING_PAYLOAD,
-        STREAMING_PAYLOAD_TRAILER,
-        STREAMING_UNSIGNED_PAYLOAD_TRAILER,
-        STREAMING_ECDSA_PAYLOAD,
-        STREAMING_ECDSA_PAYLOAD_TRAILER,
-    }
-)
-
-
 def _decoded_content_length(ctx: CheckContext) -> Finding | None:
     """An aws-chunked upload states its payload's length in x-amz-decoded-content-length ("the length of
-    the object in bytes", S3 API reference): one that is not a decimal number is refused before any byte
-    of the body goes upstream (`'²'.isdigit()` is true in Python: ASCII digits only)."""
+    the object in bytes", S3 API reference): one that is not a number of bytes is refused before any byte
+    of the body goes upstream."""
     request = ctx.request
     value = request.get("x-amz-decoded-content-length")
-    if value is None or (request.get("x-amz-content-sha256") or "").strip() not in _AWS_CHUNKED:
+    if value is None or (request.get("x-amz-content-sha256") or "").strip() not in AWS_CHUNKED_PAYLOADS:
         return None
-    text = value.strip()
-    if text.isascii() and text.isdigit():
+    if decoded_length(value) is not None:
         return None
     return finding(
         ctx,

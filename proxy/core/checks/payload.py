@@ -25,7 +25,7 @@ from proxy.core.sigv4.canonical import (
     STREAMING_UNSIGNED_PAYLOAD_TRAILER,
     is_sha256_hex,
 )
-from proxy.core.sigv4.chunked import AwsChunkedVerifier, ChunkedError, ChunkedErrorKind
+from proxy.core.sigv4.chunked import AwsChunkedVerifier, ChunkedError, ChunkedErrorKind, decoded_length
 from proxy.core.sigv4.signing import signatures_equal
 
 CHECK = "payload.sha256"
@@ -106,12 +106,12 @@ class ChunkedVerifier:
         self._ctx = ctx
         self._access_key_id = result.access_key_id or ""
         head = ctx.request
-        declared_length = (head.get("x-amz-decoded-content-length") or "").strip()
+        declared_length = head.get("x-amz-decoded-content-length") or ""
         trailers = tuple((head.get("x-amz-trailer") or "").split(",")) if head.has("x-amz-trailer") else ()
         self._verifier = AwsChunkedVerifier(
             content_sha256,
             signing=result.chunk_signing,
-            decoded_length=_decimal(declared_length),
+            decoded_length=decoded_length(declared_length),
             declared_trailers=trailers,
             max_chunk_bytes=ctx.settings.max_chunk_bytes,
             min_chunk_bytes=ctx.settings.min_chunk_bytes,
@@ -194,13 +194,6 @@ def payload_verifier(ctx: CheckContext, result: ValidationResult) -> PayloadVeri
 
 
 BUFFERED = NamedCheck(CHECK, _buffered)
-
-
-def _decimal(text: str, max_digits: int = 19) -> int | None:
-    """A non-negative decimal of ASCII digits (`'²'.isdigit()` is true, and int() of 5 000 digits raises)."""
-    if text.isascii() and text.isdigit() and len(text) <= max_digits:
-        return int(text)
-    return None
 
 
 def _without_previous_signature(string_to_sign: str) -> str:

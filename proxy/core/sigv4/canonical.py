@@ -34,6 +34,9 @@ SPECIAL_PAYLOAD_HASHES = (
     STREAMING_ECDSA_PAYLOAD,
     STREAMING_ECDSA_PAYLOAD_TRAILER,
 )
+# Those whose body is aws-chunked (framed in signed or unsigned chunks, its length in
+# x-amz-decoded-content-length).
+AWS_CHUNKED_PAYLOADS = frozenset(value for value in SPECIAL_PAYLOAD_HASHES if value.startswith("STREAMING-"))
 
 # RFC 3986 unreserved characters: "URI-encode every byte except the unreserved characters:
 # 'A'-'Z', 'a'-'z', '0'-'9', '-', '.', '_', and '~'."

@@ -41,6 +41,15 @@ _SIGNATURE_PREFIX = b"chunk-signature="
 _HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 
 
+def decoded_length(text: str, max_digits: int = 19) -> int | None:
+    """x-amz-decoded-content-length as a number of bytes, or None when it is not one: ASCII digits only
+    (`'²'.isdigit()` is true) and at most 19 of them (a 64-bit length; int() of 5 000 digits raises)."""
+    text = text.strip()
+    if text.isascii() and text.isdigit() and len(text) <= max_digits:
+        return int(text)
+    return None
+
+
 class ChunkedErrorKind(StrEnum):
     MALFORMED = "malformed"  # framing that is not aws-chunked
     LINE_TOO_LONG = "line_too_long"  # a size line longer than the limit

@@ -327,7 +327,7 @@ def test_s3_content_sha256_required_and_valid() -> None:
     )
 
 
-@pytest.mark.parametrize("value", ["\u00b2", "12a", "-5", "", " ", "1e3", "\u0661\u0662"])
+@pytest.mark.parametrize("value", ["\u00b2", "12a", "-5", "", " ", "1e3", "\u0661\u0662", "1" * 20])
 def test_an_aws_chunked_upload_with_a_decoded_length_that_is_not_a_number_is_refused_as_s3_does(
     value: str,
 ) -> None:
