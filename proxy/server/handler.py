@@ -637,7 +637,7 @@ class ProxyHandler:
         response: web.StreamResponse
         whole = upstream_response.complete
         if whole:
-            body = prefix + upstream_response.take_buffered() if prefix else upstream_response.take_buffered()
+            body = prefix + upstream_response.take_buffered()  # b"" + data is data itself: no copy
             response = web.Response(
                 status=status, reason=upstream_response.reason, body=body, headers=headers
             )
