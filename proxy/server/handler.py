@@ -56,6 +56,7 @@ from proxy.record import (
     new_request_id,
     parse_sdk_request_header,
 )
+from proxy.server.answer import WholeAnswer
 from proxy.server.forward import (
     KIND_FORWARD,
     KIND_REVERSE,
@@ -619,13 +620,14 @@ class ProxyHandler:
         """
         request, record, identity = x.request, x.record, x.identity
         status = upstream_response.status
-        headers = [
-            (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
-            for name, value in end_to_end_raw(upstream_response.raw_headers)
-        ]
+        fields = end_to_end_raw(upstream_response.raw_headers)
         prefix = b""
         classification = None
         if status >= _ERROR_STATUS:
+            headers = [
+                (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+                for name, value in fields
+            ]
             prefix, complete = await _read_prefix(upstream_response, self.limits.max_error_body_bytes)
             info = extract_error(identity.protocol, status, headers, prefix, body_truncated=not complete)
             classification = classify(info, identity.service, identity.operation, self.ctx.catalogs)
@@ -636,25 +638,28 @@ class ProxyHandler:
         record.status = status
         response: web.StreamResponse
         whole = upstream_response.complete
+        annotations = self._annotations(x, classification)
         if whole:
             body = prefix + upstream_response.take_buffered()  # b"" + data is data itself: no copy
-            response = web.Response(
-                status=status, reason=upstream_response.reason, body=body, headers=headers
-            )
+            answer = WholeAnswer(status, upstream_response.reason, fields, body)
+            for name, value in annotations:
+                answer.set(name, value)
+            response = answer
         else:
             response = web.StreamResponse(status=status, reason=upstream_response.reason)
             response_headers = response.headers
-            for name, value in headers:
-                response_headers.add(name, value)
+            for raw_name, raw_value in fields:
+                response_headers.add(
+                    raw_name.decode("utf-8", "surrogateescape"), raw_value.decode("utf-8", "surrogateescape")
+                )
+            for name, value in annotations:
+                response_headers[name] = value
         if x.head.has("upgrade"):
             # sigwatch never switches protocols (Upgrade is hop-by-hop, dropped). aiohttp's C parser
             # discards the bytes that follow a declined upgrade request in the same read: closing after
             # the answer makes a request pipelined behind it fail at once (clients retry that) instead
             # of waiting unanswered for the idle timeout.
             response.force_close()
-        if classification is not None:
-            self._annotate_error(response, classification)
-        self._annotate(response, x)
         if whole:
             await _start_answer(request, response)
             await response.write_eof()
@@ -686,22 +691,29 @@ class ProxyHandler:
 
     # -- annotations ---------------------------------------------------------------------------------
 
-    def _annotate(self, response: web.StreamResponse, x: _Exchange) -> None:
-        headers, record = response.headers, x.record
-        headers["x-sigwatch-request-id"] = record.request_id
+    def _annotations(
+        self, x: _Exchange, classification: Classification | None = None
+    ) -> list[tuple[str, str]]:
+        """The x-sigwatch-* fields of an answer: what sigwatch saw of the request (and of the error)."""
+        record = x.record
+        fields: list[tuple[str, str]] = []
+        if classification is not None:
+            fields.append(("x-sigwatch-error", annotation_error(classification)))
+            fields.append(("x-sigwatch-error-class", annotation_error_class(classification)))
+        fields.append(("x-sigwatch-request-id", record.request_id))
         if x.result is None:
-            return
-        headers["x-sigwatch-signature"] = x.result.signature_state
+            return fields
+        fields.append(("x-sigwatch-signature", x.result.signature_state))
         if record.findings:
-            headers["x-sigwatch-findings"] = ", ".join(
-                f"{f.check}={f.code};{f.severity.value}" for f in record.findings
+            fields.append(
+                (
+                    "x-sigwatch-findings",
+                    ", ".join(f"{f.check}={f.code};{f.severity.value}" for f in record.findings),
+                )
             )
         if record.skew_seconds is not None:
-            headers["x-sigwatch-skew-seconds"] = str(round(record.skew_seconds))
-
-    def _annotate_error(self, response: web.StreamResponse, classification: Classification) -> None:
-        response.headers["x-sigwatch-error"] = annotation_error(classification)
-        response.headers["x-sigwatch-error-class"] = annotation_error_class(classification)
+            fields.append(("x-sigwatch-skew-seconds", str(round(record.skew_seconds))))
+        return fields
 
     # -- answers sigwatch gives itself ---------------------------------------------------------------
 
@@ -715,7 +727,8 @@ class ProxyHandler:
             json_version=_json_version(x.head),
             head=request.method == "HEAD",
         )
-        self._annotate(response, x)
+        for name, value in self._annotations(x):
+            response.set(name, value)
         if close:
             # An unread request body would be taken for the next request on this connection.
             response.force_close()
@@ -731,17 +744,17 @@ class ProxyHandler:
         *,
         json_version: str = "1.1",
         head: bool = False,
-    ) -> web.Response:
+    ) -> WholeAnswer:
         """`error` rendered in `protocol`'s wire shape, marked as sigwatch's own answer, and noted on the
         record (the one place that builds an answer sigwatch gives itself)."""
         rendered: RenderedError = render_error(
             protocol, error, record.request_id, json_version=json_version, head=head
         )
-        response = web.Response(status=rendered.status, body=rendered.body)
+        response = WholeAnswer(rendered.status, None, (), rendered.body)
         for name, value in rendered.headers:
-            response.headers[name] = value
-        response.headers["x-sigwatch-origin"] = "proxy"
-        response.headers["x-sigwatch-request-id"] = record.request_id
+            response.set(name, value)
+        response.set("x-sigwatch-origin", "proxy")
+        response.set("x-sigwatch-request-id", record.request_id)
         record.status = rendered.status
         record.answered_by_proxy = True
         record.bytes_out += len(rendered.body)
