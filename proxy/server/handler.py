@@ -182,6 +182,13 @@ class _Exchange:
     identity: RequestIdentity
     destination: Destination
     result: ValidationResult | None = None
+    # Observe mode: the checks, when they run while the upstream works on the request (run_pending_checks).
+    pending_checks: Callable[[], None] | None = None
+
+    def run_pending_checks(self) -> None:
+        checks, self.pending_checks = self.pending_checks, None
+        if checks is not None:
+            checks()
 
 
 def request_head(request: web.BaseRequest, scheme: str = "http") -> RequestHead:
@@ -424,14 +431,13 @@ class ProxyHandler:
             enforce=self.enforce,
             services=self.ctx.services,
         )
-        x.result = result = validate(check_ctx)
-        record.findings = result.findings
-        if ambiguity is not None:
-            # Observe mode: forwarded as sent (the service decides), flagged as the first finding.
-            record.findings = (_ambiguity_finding(ambiguity), *result.findings)
-        record.skew_seconds = result.skew_seconds
-        record.signature_state = result.signature_state
-        record.access_key_id = result.access_key_id
+        if not self.enforce and (body is not None or not request.body_exists):
+            # Observe mode with the whole request in hand: what the checks find changes nothing that is
+            # forwarded, so they run once the request is out, while the upstream works on it (they leave
+            # the latency path). They still run before the answer is relayed, and annotate it.
+            x.pending_checks = lambda: self._check_off_path(x, check_ctx, ambiguity, body is not None)
+            return await self._forward(x, body, None, expect_continue)
+        result = self._check(x, check_ctx, ambiguity, buffered=body is not None)
         first_error = result.first_error
         if self.enforce and first_error is not None:
             record.outcome = OUTCOME_REJECTED
@@ -440,10 +446,38 @@ class ProxyHandler:
             return await self._send(x, first_error.error, close=request.body_exists and body is None)
 
         verifier = None if body is not None else payload_verifier(check_ctx, result)
-        if body is not None:
-            # The buffered body's hash is part of the canonical request: a valid signature verifies it.
-            record.payload = _payload_summary(head, verified=result.signature_state == "valid")
         return await self._forward(x, body, verifier, expect_continue)
+
+    def _check(
+        self, x: _Exchange, check_ctx: CheckContext, ambiguity: str | None, *, buffered: bool
+    ) -> ValidationResult:
+        """The checks of the request, noted on the record."""
+        record = x.record
+        x.result = result = validate(check_ctx)
+        record.findings = result.findings
+        if ambiguity is not None:
+            # Observe mode: forwarded as sent (the service decides), flagged as the first finding.
+            record.findings = (_ambiguity_finding(ambiguity), *result.findings)
+        record.skew_seconds = result.skew_seconds
+        record.signature_state = result.signature_state
+        record.access_key_id = result.access_key_id
+        if buffered:
+            # The buffered body's hash is part of the canonical request: a valid signature verifies it.
+            record.payload = _payload_summary(x.head, verified=result.signature_state == "valid")
+        return result
+
+    def _check_off_path(
+        self, x: _Exchange, check_ctx: CheckContext, ambiguity: str | None, buffered: bool
+    ) -> None:
+        """_check once the request has gone upstream (observe mode). A bug in a check must not cost the
+        request its answer, which the upstream is already preparing: it is logged and noted instead."""
+        try:
+            self._check(x, check_ctx, ambiguity, buffered=buffered)
+        except Exception as exc:
+            x.record.notes.append(f"internal error in the checks: {type(exc).__name__}")
+            self.logger.error(
+                "internal_error", request_id=x.record.request_id, error=type(exc).__name__, exc_info=exc
+            )
 
     def _note_identity(self, x: _Exchange) -> None:
         record, identity = x.record, x.identity
@@ -593,6 +627,7 @@ class ProxyHandler:
                 data,
                 route=route,
                 expect_continue=expect_continue,
+                on_sent=x.run_pending_checks if x.pending_checks is not None else None,
             ) as upstream_response:
                 record.upstream_duration_seconds = time.monotonic() - sent
                 record.upstream_status = upstream_response.status
@@ -600,6 +635,7 @@ class ProxyHandler:
                     self.upstream_seen = True
                 return await self._relay(x, upstream_response)
         except Exception as exc:
+            x.run_pending_checks()  # the request may never have gone out: its checks still run, once
             if request.get(_HEAD_SENT):
                 # An answer is already on its way (a failure after its head): never write a second one.
                 if request.transport is not None:

@@ -17,7 +17,7 @@ import contextlib
 import socket
 import ssl
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import cast
@@ -468,8 +468,11 @@ class _Connection(asyncio.Protocol):
         is_head: bool,
         expect: bool,
         chunked: bool,
+        on_sent: Callable[[], object] | None = None,
     ) -> UpstreamResponse:
-        """Send one request and return when the final answer's head has arrived."""
+        """Send one request and return when the final answer's head has arrived. `on_sent()` is called
+        once the request's head is handed to the transport, before waiting: work that overlaps the
+        upstream's."""
         if self.parser_stale:
             self.parser = httptools.HttpResponseParser(self)
             self.parser_stale = False
@@ -495,6 +498,8 @@ class _Connection(asyncio.Protocol):
             transport.write(head)
             self.writer = self.loop.create_task(self._send_stream(body, chunked))
             self.pending_body = None
+        if on_sent is not None:
+            on_sent()
         while response.status == 0:
             if response._error is not None:
                 raise response._error
@@ -709,6 +714,7 @@ class _RequestContext:
         "_expect",
         "_head",
         "_method",
+        "_on_sent",
         "_pool",
         "_response",
         "_upstream",
@@ -723,6 +729,7 @@ class _RequestContext:
         body: bytes | AsyncIterable[bytes] | None,
         expect: bool,
         chunked: bool,
+        on_sent: Callable[[], object] | None,
     ) -> None:
         self._upstream = upstream
         self._pool = pool
@@ -731,6 +738,7 @@ class _RequestContext:
         self._body = body
         self._expect = expect
         self._chunked = chunked
+        self._on_sent = on_sent
         self._conn: _Connection | None = None
         self._response: UpstreamResponse | None = None
 
@@ -769,7 +777,12 @@ class _RequestContext:
     async def _exchange(self, conn: _Connection) -> UpstreamResponse:
         self._conn = conn
         return await conn.exchange(
-            self._head, self._body, is_head=self._method == "HEAD", expect=self._expect, chunked=self._chunked
+            self._head,
+            self._body,
+            is_head=self._method == "HEAD",
+            expect=self._expect,
+            chunked=self._chunked,
+            on_sent=self._on_sent,
         )
 
     async def __aexit__(
@@ -855,9 +868,11 @@ class Upstream:
         *,
         route: Route | None = None,
         expect_continue: bool = False,
+        on_sent: Callable[[], object] | None = None,
     ) -> contextlib.AbstractAsyncContextManager[UpstreamResponse]:
         """One request: `target` is the origin-form target as the client sent it, `headers` the raw lines
-        to send as they are (hop-by-hop ones already dropped, Host decided). Only framing is added."""
+        to send as they are (hop-by-hop ones already dropped, Host decided). Only framing is added.
+        `on_sent()` runs as each attempt's head goes out (twice if a stale connection is retried)."""
         if route is None:
             pool = self._default_pool
         else:
@@ -898,7 +913,7 @@ class Upstream:
         # but a CR or LF inside a target or field would start a request of its own.
         if head.count(b"\n") != len(lines) - 1 or head.count(b"\r") != len(lines) - 1:
             raise ValueError("a CR or LF inside the request target or a header field")
-        return _RequestContext(self, pool, method, head, body, expect, chunked)
+        return _RequestContext(self, pool, method, head, body, expect, chunked, on_sent)
 
     # pool internals
 

@@ -67,6 +67,31 @@ async def test_keep_alive_one_connection_for_many_requests(
     assert len({port for _, port in seen}) == 1
 
 
+async def test_on_sent_runs_once_the_request_is_out_and_before_the_answer(
+    raw_server: StartRaw, make_upstream: MakeUpstream
+) -> None:
+    # The upstream answers only after on_sent has run: the client must call it before it waits for the
+    # answer (or this test hangs), and the request it wrote must reach the upstream all the same.
+    steps: list[str] = []
+    sent = asyncio.Event()
+
+    async def answer_after_on_sent(conn: RawConn) -> None:
+        request = await conn.request()
+        assert request is not None
+        steps.append("received " + (await conn.body(request)).decode())
+        await asyncio.wait_for(sent.wait(), 5)
+        await conn.answer(keep_alive_answer(b"done"))
+
+    def on_sent() -> None:
+        steps.append("on_sent")
+        sent.set()
+
+    server = await raw_server(answer_after_on_sent)
+    client = make_upstream(server.url)
+    assert await get(client, method="POST", body=b"payload", on_sent=on_sent) == (200, b"done")
+    assert steps == ["on_sent", "received payload"]
+
+
 async def test_answers_of_every_framing_from_aiohttp(
     aiohttp_server: AiohttpServer, make_upstream: MakeUpstream
 ) -> None:
