@@ -509,6 +509,13 @@ class Bench:
             print(f"  --workers {running.name[-1]}: {result[running.name]['rps']:.0f} rps", flush=True)
         one, two = result["workers_1"]["rps"], result["workers_2"]["rps"]
         result["ratio"] = two / one if one else None
+        # The ratio above is bounded by the machine, not by sigwatch: with wrk and the upstream on the same
+        # two cores it is at most 2 / (1 + their CPU per request / sigwatch's), ~1.7 here. How sigwatch
+        # itself scales shows in its CPU per request, which a second worker should not raise: this is
+        # what --workers 2 would give with a core each (2 x the CPU-per-request ratio).
+        cpu_one = result["workers_1"].get("cpu_us_per_request")
+        cpu_two = result["workers_2"].get("cpu_us_per_request")
+        result["scaling_at_equal_cpu"] = 2 * cpu_one / cpu_two if cpu_one and cpu_two else None
         self.report["workers"] = result
 
     def run_transfers(self) -> None:
@@ -704,7 +711,9 @@ class Bench:
                     f"  {key.replace('_', ' '):10} {row['rps']:9.0f} rps  p50 {row['p50_ms']:.2f} ms  "
                     f"CPU {_fmt(row.get('cpu_us_per_request'), '.1f')} µs/req  processes {row['processes']}"
                 )
-            print(f"  ratio {_fmt(workers.get('ratio'), '.2f')}")
+            ratio = _fmt(workers.get("ratio"), ".2f")
+            equal_cpu = _fmt(workers.get("scaling_at_equal_cpu"), ".2f")
+            print(f"  ratio {ratio}  (a core each, from the CPU per request: {equal_cpu})")
         transfers = self.report.get("transfers")
         if transfers:
             print()
