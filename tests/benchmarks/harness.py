@@ -9,8 +9,10 @@ by --max-minutes):
   installed, else an aiohttp low-level server. A 200 ListGateways answer of ~100 bytes; a 400 Storage
   Gateway error (`InvalidGatewayRequestException` / `GatewayNotFound`) for DescribeGatewayInformation.
 - Contenders, one at a time, pinned to CPU 0 (`taskset -c 0`); the load generator, the upstream and
-  this harness share CPU 1: direct (no proxy: the ceiling), a bare aiohttp streaming proxy (the floor
-  any aiohttp proxy pays, tests/benchmarks/bare_proxy.py), sigwatch observe and enforce (every check on,
+  this harness share CPU 1: direct (no proxy: the ceiling), aiohttp's server with the leanest httptools
+  client (what any proxy on aiohttp's server pays at least, tests/benchmarks/floor_proxy.py; not a
+  proxy), a bare aiohttp streaming proxy (pooled ClientSession, no checks: the issue's "floor any aiohttp
+  proxy pays", tests/benchmarks/bare_proxy.py), sigwatch observe and enforce (every check on,
   signatures really verified with the key of the credentials file, metrics on, JSON logs to a file),
   nginx proxy_pass with a keep-alive pool, and mitmdump in reverse mode, when installed.
 - Load: wrk (one thread, lua/signed.lua replaying SigV4 requests botocore signed just before each run;
@@ -76,15 +78,16 @@ from tests.benchmarks.upstreams import (  # noqa: E402
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
-DIRECT, BARE, OBSERVE, ENFORCE, NGINX, MITM = (
+DIRECT, FLOOR, BARE, OBSERVE, ENFORCE, NGINX, MITM = (
     "direct",
+    "aiohttp-floor",
     "bare-aiohttp",
     "sigwatch-observe",
     "sigwatch-enforce",
     "nginx",
     "mitmproxy",
 )
-CONTENDERS = (DIRECT, BARE, OBSERVE, ENFORCE, NGINX, MITM)
+CONTENDERS = (DIRECT, FLOOR, BARE, OBSERVE, ENFORCE, NGINX, MITM)
 UPLOAD_PATH = "/bench-bucket/uploaded-object"
 MB = 1_000_000
 GiB = 1 << 30
@@ -205,8 +208,9 @@ class Bench:
             return Running(name, upstream_port, None)
         port = procs.free_port()
         output = self.run_dir / f"{name}{tag}-{port}.log"
-        if name == BARE:
-            command = [sys.executable, "-m", "tests.benchmarks.bare_proxy", "--port", str(port)]
+        if name in (BARE, FLOOR):
+            module = "tests.benchmarks.bare_proxy" if name == BARE else "tests.benchmarks.floor_proxy"
+            command = [sys.executable, "-m", module, "--port", str(port)]
             service = procs.start(
                 name, [*command, "--upstream", upstream_url], port, cpus=cpus, output=output, env=self.env
             )
