@@ -10,12 +10,13 @@ and query forwarded as sent, hop-by-hop headers dropped, both bodies streamed, u
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 
 import aiohttp
 from aiohttp import web
 from yarl import URL
+
+from tests.benchmarks.serving import proxy_main
 
 # RFC 9110 §7.6.1: connection-specific fields are not forwarded.
 HOP_BY_HOP = frozenset(
@@ -80,16 +81,7 @@ async def serve(port: int, upstream: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="A bare aiohttp streaming reverse proxy (benchmark floor).")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--upstream", required=True)
-    args = parser.parse_args()
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(serve(args.port, args.upstream))
-    else:
-        uvloop.run(serve(args.port, args.upstream))
+    proxy_main("A bare aiohttp streaming reverse proxy (benchmark floor).", serve)
 
 
 if __name__ == "__main__":

@@ -11,13 +11,14 @@ small API calls, not a proxy: the harness reports sigwatch's cost above it.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from collections import deque
 
 import httptools
 from aiohttp import web
 from yarl import URL
+
+from tests.benchmarks.serving import proxy_main
 
 HOP_BY_HOP = frozenset(
     {b"connection", b"proxy-connection", b"keep-alive", b"te", b"transfer-encoding", b"upgrade", b"trailer"}
@@ -104,16 +105,7 @@ async def serve(port: int, upstream: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--upstream", required=True)
-    args = parser.parse_args()
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(serve(args.port, args.upstream))
-    else:
-        uvloop.run(serve(args.port, args.upstream))
+    proxy_main(__doc__.splitlines()[0], serve)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ import asyncio
 import os
 from pathlib import Path
 
+from tests.benchmarks.serving import run
+
 OK_BODY = (
     b'{"Gateways":[{"GatewayARN":"arn:aws:storagegateway:us-east-1:111122223333:gateway/sgw-12A3456B"}]}'
 )
@@ -150,12 +152,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--download-bytes", type=int, default=1 << 30)
     args = parser.parse_args()
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(serve_aiohttp(args.port, args.download_bytes))
-    else:
-        uvloop.run(serve_aiohttp(args.port, args.download_bytes))
+    run(serve_aiohttp(args.port, args.download_bytes))
 
 
 if __name__ == "__main__":

@@ -4,12 +4,14 @@ never costs an observed request the upstream's answer."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from proxy.core.checks import ValidationResult
 from proxy.server import handler as handler_module
+from proxy.server.runtime import ProxyServer
 from proxy.server.upstream import Upstream
 from tests.functional.proxy.conftest import Recorder, StartProxy
 from tests.functional.proxy.test_forwarding import S3_GET, STORAGE_GATEWAY, recording_upstream, send
@@ -19,6 +21,22 @@ pytestmark = pytest.mark.asyncio
 
 CASES = [STORAGE_GATEWAY, S3_GET]
 IDS = ["json-buffered-body", "rest-xml-no-body"]
+
+
+Proxied = Callable[..., Awaitable[tuple[ProxyServer, Recorder]]]
+
+
+@pytest.fixture
+def proxied(aiohttp_raw_server: Any, start_proxy: StartProxy) -> Proxied:
+    """sigwatch in `mode` in front of an upstream that records what it receives and answers `answer`."""
+
+    async def start(mode: str = "observe", answer: str = "ok") -> tuple[ProxyServer, Recorder]:
+        recorder = Recorder()
+        upstream = await aiohttp_raw_server(recording_upstream(recorder, text=answer))
+        server = await start_proxy(str(upstream.make_url("/")), validation={"mode": mode})
+        return server, recorder
+
+    return start
 
 
 @pytest.fixture
@@ -47,11 +65,9 @@ def steps(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 async def test_observe_mode_checks_once_the_request_is_out(
-    case: dict[str, Any], aiohttp_raw_server: Any, start_proxy: StartProxy, steps: list[str], logs: Any
+    case: dict[str, Any], proxied: Proxied, steps: list[str], logs: Any
 ) -> None:
-    recorder = Recorder()
-    upstream = await aiohttp_raw_server(recording_upstream(recorder))
-    server = await start_proxy(str(upstream.make_url("/")))
+    server, _ = await proxied()
     status, headers, _ = await send(server, case)
     assert status == 200
     assert steps == ["sent", "checks"]
@@ -63,11 +79,9 @@ async def test_observe_mode_checks_once_the_request_is_out(
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 async def test_enforce_mode_checks_before_anything_goes_out(
-    case: dict[str, Any], aiohttp_raw_server: Any, start_proxy: StartProxy, steps: list[str]
+    case: dict[str, Any], proxied: Proxied, steps: list[str]
 ) -> None:
-    recorder = Recorder()
-    upstream = await aiohttp_raw_server(recording_upstream(recorder))
-    server = await start_proxy(str(upstream.make_url("/")), validation={"mode": "enforce"})
+    server, _ = await proxied("enforce")
     status, headers, _ = await send(server, case)
     assert status == 200
     assert steps == ["checks", "sent"]
@@ -97,11 +111,9 @@ def broken_checks(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("broken_checks")
 async def test_a_failing_check_never_costs_an_observed_request_its_answer(
-    aiohttp_raw_server: Any, start_proxy: StartProxy, logs: Any
+    proxied: Proxied, logs: Any
 ) -> None:
-    recorder = Recorder()
-    upstream = await aiohttp_raw_server(recording_upstream(recorder, text="from upstream"))
-    server = await start_proxy(str(upstream.make_url("/")))
+    server, recorder = await proxied(answer="from upstream")
     status, headers, body = await send(server, STORAGE_GATEWAY)
     assert (status, body) == (200, b"from upstream")
     assert "x-sigwatch-signature" not in headers  # nothing is claimed about checks that did not finish
@@ -114,11 +126,9 @@ async def test_a_failing_check_never_costs_an_observed_request_its_answer(
 
 @pytest.mark.usefixtures("broken_checks")
 async def test_a_failing_check_in_enforce_mode_answers_500_and_forwards_nothing(
-    aiohttp_raw_server: Any, start_proxy: StartProxy, logs: Any
+    proxied: Proxied, logs: Any
 ) -> None:
-    recorder = Recorder()
-    upstream = await aiohttp_raw_server(recording_upstream(recorder))
-    server = await start_proxy(str(upstream.make_url("/")), validation={"mode": "enforce"})
+    server, recorder = await proxied("enforce")
     status, headers, _ = await send(server, STORAGE_GATEWAY)
     assert status == 500
     assert headers["x-sigwatch-origin"] == "proxy"
