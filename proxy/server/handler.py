@@ -657,13 +657,11 @@ class ProxyHandler:
         request, record, identity = x.request, x.record, x.identity
         status = upstream_response.status
         fields = end_to_end_raw(upstream_response.raw_headers)
+        headers: list[tuple[str, str]] | None = None  # decoded only for an error or a streamed answer
         prefix = b""
         classification = None
         if status >= _ERROR_STATUS:
-            headers = [
-                (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
-                for name, value in fields
-            ]
+            headers = _decoded(fields)
             prefix, complete = await _read_prefix(upstream_response, self.limits.max_error_body_bytes)
             info = extract_error(identity.protocol, status, headers, prefix, body_truncated=not complete)
             classification = classify(info, identity.service, identity.operation, self.ctx.catalogs)
@@ -684,10 +682,8 @@ class ProxyHandler:
         else:
             response = web.StreamResponse(status=status, reason=upstream_response.reason)
             response_headers = response.headers
-            for raw_name, raw_value in fields:
-                response_headers.add(
-                    raw_name.decode("utf-8", "surrogateescape"), raw_value.decode("utf-8", "surrogateescape")
-                )
+            for name, value in headers if headers is not None else _decoded(fields):
+                response_headers.add(name, value)
             for name, value in annotations:
                 response_headers[name] = value
         if x.head.has("upgrade"):
@@ -954,6 +950,14 @@ def _client_gone(request: web.BaseRequest) -> bool:
 def _json_version(head: RequestHead) -> str:
     """AWS answers a JSON-protocol error in the JSON version the client spoke (1.0 or 1.1)."""
     return "1.0" if (head.get("content-type") or "").startswith("application/x-amz-json-1.0") else "1.1"
+
+
+def _decoded(fields: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """Header lines as text; an undecodable byte travels as a lone surrogate (and is encoded back)."""
+    return [
+        (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+        for name, value in fields
+    ]
 
 
 async def _read_prefix(response: UpstreamResponse, limit: int) -> tuple[bytes, bool]:

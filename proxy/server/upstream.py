@@ -560,9 +560,7 @@ class _Connection(asyncio.Protocol):
                 self.drain_waiter = None
 
     def _wake_drain(self) -> None:
-        waiter = self.drain_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        _wake_up(self.drain_waiter)
 
     async def wait(self) -> None:
         """Until something happens to the answer (bytes, its end, an error); read_timeout from now or
@@ -579,9 +577,7 @@ class _Connection(asyncio.Protocol):
             self.waiter = None
 
     def _wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        _wake_up(self.waiter)
 
     def _on_timer(self) -> None:
         """The one read timer: it fires at the earliest possible deadline and re-arms itself when bytes
@@ -1097,6 +1093,12 @@ class Upstream:
         for conn in list(self._connections):
             conn.fail(UpstreamDisconnected("sigwatch closed its upstream connections (shutting down)"))
         await asyncio.sleep(0)  # let the transports finish closing their sockets
+
+
+def _wake_up(waiter: asyncio.Future[None] | None) -> None:
+    """Resume whoever awaits `waiter` (if anyone still does)."""
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
 
 
 def _same_length(length: bytes, body: bytes | None) -> bool:

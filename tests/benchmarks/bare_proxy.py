@@ -16,20 +16,8 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
+from proxy.server.upstream import HOP_BY_HOP  # the same fields sigwatch leaves out
 from tests.benchmarks.serving import proxy_main
-
-# RFC 9110 §7.6.1: connection-specific fields are not forwarded.
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "proxy-connection",
-        "keep-alive",
-        "te",
-        "transfer-encoding",
-        "upgrade",
-        "proxy-authorization",
-    }
-)
 
 
 class BareProxy:

@@ -18,11 +18,8 @@ import httptools
 from aiohttp import web
 from yarl import URL
 
+from proxy.server.upstream import HOP_BY_HOP_RAW  # the fields sigwatch leaves out
 from tests.benchmarks.serving import proxy_main
-
-HOP_BY_HOP = frozenset(
-    {b"connection", b"proxy-connection", b"keep-alive", b"te", b"transfer-encoding", b"upgrade", b"trailer"}
-)
 
 
 class _Connection(asyncio.Protocol):
@@ -83,7 +80,7 @@ class FloorProxy:
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         body = await request.read() if request.body_exists else b""
         lines = [b"%s %s HTTP/1.1" % (request.method.encode(), request.raw_path.encode())]
-        kept = [(name, value) for name, value in request.raw_headers if name.lower() not in HOP_BY_HOP]
+        kept = [(name, value) for name, value in request.raw_headers if name.lower() not in HOP_BY_HOP_RAW]
         lines += [name + b": " + value for name, value in kept]
         lines += [b"", b""]
         connection = await self._connection()
@@ -92,7 +89,7 @@ class FloorProxy:
         response = web.Response(status=status, body=answer)
         for name, value in headers:
             lower = name.lower()
-            if lower not in HOP_BY_HOP and lower != b"content-length":
+            if lower not in HOP_BY_HOP_RAW and lower != b"content-length":
                 response.headers.add(name.decode(), value.decode())
         return response
 
