@@ -57,6 +57,7 @@ from proxy.record import (
     parse_sdk_request_header,
 )
 from proxy.server.answer import WholeAnswer
+from proxy.server.deadline import LazyDeadline
 from proxy.server.forward import (
     KIND_FORWARD,
     KIND_REVERSE,
@@ -106,45 +107,6 @@ class _BodyTooLarge(Exception):
 
 class _BodyStalled(Exception):
     """No byte of the body arrived for limits.body_timeout seconds."""
-
-
-class _StallWatch:
-    """limits.body_timeout over a whole body with one lazily re-armed loop timer, instead of an
-    asyncio.timeout (a timer armed and cancelled) around every read of a long upload. Only time spent
-    waiting for the client counts: a pause while the upstream drains what was sent is not a stall."""
-
-    __slots__ = ("_content", "_handle", "_loop", "_since", "_timeout")
-
-    def __init__(self, content: Any, timeout: float) -> None:
-        self._content = content
-        self._timeout = timeout
-        self._loop = asyncio.get_running_loop()
-        self._since: float | None = None
-        self._handle: asyncio.TimerHandle | None = None
-
-    def waiting(self) -> None:
-        self._since = self._loop.time()
-        if self._handle is None:
-            self._handle = self._loop.call_at(self._since + self._timeout, self._check)
-
-    def idle(self) -> None:
-        self._since = None
-
-    def stop(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-
-    def _check(self) -> None:
-        self._handle = None
-        if self._since is None:
-            return  # not waiting now: the next wait arms the timer again
-        due = self._since + self._timeout
-        if self._loop.time() >= due:
-            # Wakes the pending read with the stall (the connection is closed after the answer).
-            self._content.set_exception(_BodyStalled())
-        else:
-            self._handle = self._loop.call_at(due, self._check)
 
 
 class _BodyMalformed(Exception):
@@ -519,7 +481,10 @@ class ProxyHandler:
         without arming a deadline (a small body usually comes in the same read as its head).
         """
         content = request.content
-        watch: _StallWatch | None = None
+        # limits.body_timeout, counted only while waiting for the client (a pause while the upstream
+        # drains what was sent is not a stall); a stall wakes the pending read with _BodyStalled (the
+        # connection is closed after the answer).
+        watch: LazyDeadline | None = None
         try:
             while True:
                 try:
@@ -527,10 +492,14 @@ class ProxyHandler:
                     chunk = content.read_nowait(STREAM_CHUNK)
                     if not chunk and not content.is_eof():
                         if watch is None:
-                            watch = _StallWatch(content, self.limits.body_timeout)
-                        watch.waiting()
+                            watch = LazyDeadline(
+                                asyncio.get_running_loop(),
+                                self.limits.body_timeout,
+                                lambda: content.set_exception(_BodyStalled()),
+                            )
+                        watch.start()
                         chunk = await content.read(STREAM_CHUNK)
-                        watch.idle()
+                        watch.pause()
                 except HttpProcessingError as exc:
                     raise _BodyMalformed(parse_problem(exc)) from exc
                 if not chunk:
@@ -538,7 +507,7 @@ class ProxyHandler:
                 yield chunk
         finally:
             if watch is not None:
-                watch.stop()
+                watch.cancel()
 
     async def _stream_body(
         self, x: _Exchange, verifier: PayloadVerifier | None, state: dict[str, Any]

@@ -6,8 +6,8 @@ they are (one write for a head and a buffered body), parses answers with llhttp 
 leniencies), keeps one LIFO pool of idle keep-alive connections per Route, and reads under back-pressure.
 
 A request on a pooled connection costs: one transport.write, one future for the head, the parser's
-callbacks and nothing else (no task, no asyncio.timeout, no dict of headers). Read deadlines come from
-one loop timer per connection that is re-armed lazily from the time of the last byte.
+callbacks and nothing else (no task, no asyncio.timeout, no dict of headers). The read deadline is one
+LazyDeadline per connection, moved by each byte without a timer per read.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import httptools
 from yarl import URL
 
 from proxy.config import UpstreamSettings
+from proxy.server.deadline import LazyDeadline
 
 # RFC 9110 §7.6.1: "Connection", and the fields it names, are for the immediate connection only;
 # Proxy-Connection, Keep-Alive, TE, Transfer-Encoding and Upgrade are hop-by-hop by definition.
@@ -277,6 +278,7 @@ class _Connection(asyncio.Protocol):
         "chunked",
         "closed",
         "counted",
+        "deadline",
         "drain_waiter",
         "expecting",
         "got_bytes",
@@ -285,7 +287,6 @@ class _Connection(asyncio.Protocol):
         "idle_since",
         "is_head",
         "keep_alive",
-        "last_activity",
         "loop",
         "parser",
         "parser_stale",
@@ -298,7 +299,6 @@ class _Connection(asyncio.Protocol):
         "request_sent",
         "response",
         "stop_sending",
-        "timer",
         "transport",
         "upstream",
         "waiter",
@@ -316,8 +316,8 @@ class _Connection(asyncio.Protocol):
         self.read_timeout = upstream.settings.read_timeout
         self.response: UpstreamResponse | None = None
         self.waiter: asyncio.Future[None] | None = None
-        self.timer: asyncio.TimerHandle | None = None
-        self.last_activity = 0.0
+        # The read timeout: no byte of the answer for read_timeout while someone waits for one.
+        self.deadline = LazyDeadline(loop, self.read_timeout, self._timed_out, self._still_sending)
         self.closed = False
         self.counted = False  # holds one of the Upstream's pool_size slots
         self.idle_since = 0.0
@@ -337,7 +337,7 @@ class _Connection(asyncio.Protocol):
         self.stop_sending = False
         self.keep_alive = False
         self.got_bytes = False
-        self.write_backlog = 0  # the transport's write buffer when the read timer last looked
+        self.write_backlog = 0  # the transport's write buffer when the read deadline last looked
 
     # asyncio.Protocol
 
@@ -345,7 +345,7 @@ class _Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio.Transport subclasses
 
     def data_received(self, data: bytes) -> None:
-        self.last_activity = self.loop.time()
+        self.deadline.touch()
         response = self.response
         if response is None:
             # Nothing was asked: bytes on an idle connection (a body longer than its Content-Length,
@@ -379,9 +379,7 @@ class _Connection(asyncio.Protocol):
         self._ended(exc)
         self.closed = True
         self._forget()
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.deadline.cancel()
         self._wake_drain()
 
     def pause_writing(self) -> None:
@@ -534,7 +532,7 @@ class _Connection(asyncio.Protocol):
                     transport.writelines((b"%x\r\n" % len(chunk), chunk, b"\r\n"))
                 else:
                     transport.write(chunk)
-                self.last_activity = self.loop.time()
+                self.deadline.touch()
                 if self.paused_writing:
                     await self._drain()
             else:
@@ -563,39 +561,29 @@ class _Connection(asyncio.Protocol):
         _wake_up(self.drain_waiter)
 
     async def wait(self) -> None:
-        """Until something happens to the answer (bytes, its end, an error); read_timeout from now or
-        from the last byte, whichever is later."""
-        loop = self.loop
-        waiter = loop.create_future()
+        """Until something happens to the answer (bytes, its end, an error), or read_timeout passes with
+        no byte (a request still going out counts as activity)."""
+        waiter = self.loop.create_future()
         self.waiter = waiter
-        self.last_activity = now = loop.time()
-        if self.timer is None:
-            self.timer = loop.call_at(now + self.read_timeout, self._on_timer)
+        self.deadline.start()
         try:
             await waiter
         finally:
             self.waiter = None
+            self.deadline.pause()
 
     def _wake(self) -> None:
+        self.deadline.pause()  # what it waited for has come: no timeout until the next wait
         _wake_up(self.waiter)
 
-    def _on_timer(self) -> None:
-        """The one read timer: it fires at the earliest possible deadline and re-arms itself when bytes
-        came meanwhile (no timer is created or cancelled per read)."""
-        self.timer = None
-        waiter = self.waiter
-        if waiter is None or waiter.done() or self.closed:
-            return  # nobody waits (or what they waited for has just come)
-        now = self.loop.time()
+    def _still_sending(self) -> bool:
+        """Is the request still going out (a large body to a slow reader)? Then the upstream is not silent."""
         backlog = self.transport.get_write_buffer_size() if self.transport is not None else 0
-        if backlog and backlog != self.write_backlog:
-            # The request is still going out (a large body to a slow reader): not a silent upstream.
-            self.last_activity = now
+        moved = bool(backlog) and backlog != self.write_backlog
         self.write_backlog = backlog
-        deadline = self.last_activity + self.read_timeout
-        if now < deadline:
-            self.timer = self.loop.call_at(deadline, self._on_timer)
-            return
+        return moved
+
+    def _timed_out(self) -> None:
         where = "body" if self.response is not None and self.response.status else "answer"
         self.fail(UpstreamTimeout(f"no byte of the {where} for {self.read_timeout:g} s"))
 
@@ -655,6 +643,7 @@ class _Connection(asyncio.Protocol):
         )
 
     def close(self, *, abort: bool = False) -> None:
+        self.deadline.cancel()
         if not self.closed:
             self.closed = True
             if self.transport is not None:
