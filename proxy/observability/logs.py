@@ -29,6 +29,7 @@ from typing import IO, Any, AnyStr, Final
 import orjson
 import structlog
 
+from proxy.core.frozen import remember
 from proxy.record import OUTCOME_REJECTED, OUTCOME_UPSTREAM_FAILURE, RequestRecord
 
 LEVELS: Final = {
@@ -629,10 +630,7 @@ def _verdict_fields(verdict: Any) -> tuple[Any, dict[str, Any], list[dict[str, A
         {"check": str(f.check), "severity": str(f.severity), "explanation": f.explanation}
         for f in verdict.findings
     ]
-    if len(_VERDICT_FIELDS) >= _VERDICT_FIELDS_LIMIT:
-        _VERDICT_FIELDS.clear()
-    cached = _VERDICT_FIELDS[id(verdict)] = (verdict, head, contract)
-    return cached
+    return remember(_VERDICT_FIELDS, id(verdict), (verdict, head, contract), _VERDICT_FIELDS_LIMIT)
 
 
 def request_event(record: RequestRecord) -> dict[str, Any]:

@@ -26,6 +26,7 @@ import httptools
 from yarl import URL
 
 from proxy.config import UpstreamSettings
+from proxy.core.frozen import remember
 from proxy.server.deadline import LazyDeadline
 
 # RFC 9110 §7.6.1: "Connection", and the fields it names, are for the immediate connection only;
@@ -839,9 +840,7 @@ class Upstream:
         key = (origin, ssl_context, connect_timeout)
         route = self._routes.get(key)
         if route is None:
-            if len(self._routes) >= 4096:
-                self._routes.clear()
-            route = self._routes[key] = _route(origin, ssl_context, connect_timeout)
+            route = remember(self._routes, key, _route(origin, ssl_context, connect_timeout), 4096)
         return route
 
     def request(

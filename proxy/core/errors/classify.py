@@ -25,7 +25,7 @@ from proxy.core.catalog import (
     is_retryable,
 )
 from proxy.core.errors.extract import BodyState, CodeSource, ErrorInfo
-from proxy.core.frozen import slot_constructor
+from proxy.core.frozen import remember, slot_constructor
 from proxy.core.model import Severity
 
 OTHER = "other"
@@ -192,10 +192,7 @@ def classify(
     memo = catalogs.memo
     verdict = memo.get(key)
     if not isinstance(verdict, Verdict):
-        verdict = _verdict(info, service, operation, catalogs)
-        if len(memo) >= _MEMO_LIMIT:
-            memo.clear()
-        memo[key] = verdict
+        verdict = remember(memo, key, _verdict(info, service, operation, catalogs), _MEMO_LIMIT)
     return _make_classification(service, operation, info, verdict)
 
 

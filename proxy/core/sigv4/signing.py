@@ -15,7 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from threading import Lock
 
-from proxy.core.frozen import slot_constructor
+from proxy.core.frozen import remember, slot_constructor
 from proxy.core.model import Credential, RequestHead
 from proxy.core.sigv4.auth import TERMINATOR, SigV4Authorization
 from proxy.core.sigv4.canonical import (
@@ -107,9 +107,7 @@ class SigningKeyCache:
         if memo is not None and memo[0] is secret:
             return memo[1]
         fingerprint = secret_fingerprint(secret)
-        if len(self._fingerprints) >= self._maxsize:
-            self._fingerprints.clear()
-        self._fingerprints[credential.access_key_id] = (secret, fingerprint)
+        remember(self._fingerprints, credential.access_key_id, (secret, fingerprint), self._maxsize)
         return fingerprint
 
     def signer(self, credential: Credential, date: str, region: str, service: str) -> SigningKey:
