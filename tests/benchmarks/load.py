@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import resource
 import shutil
 import statistics
 import subprocess
@@ -32,6 +33,8 @@ class LoadResult:
     max_ms: float
     errors: dict[str, int] = field(default_factory=dict)
     cpu_s: float | None = None  # the contender's CPU time (utime + stime) over the run
+    # the load side's CPU time over the run: the load generator's own and the upstream's
+    load_cpu_s: float | None = None
     # CPUs' worth of time other processes of the machine used during the run (other people's work)
     foreign_cpus: float | None = None
 
@@ -41,15 +44,22 @@ class LoadResult:
 
     @property
     def cpu_us_per_request(self) -> float | None:
-        if self.cpu_s is None or not self.requests:
-            return None
-        return self.cpu_s / self.requests * 1e6
+        return _per_request(self.cpu_s, self.requests)
+
+    @property
+    def load_cpu_us_per_request(self) -> float | None:
+        return _per_request(self.load_cpu_s, self.requests)
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["rps"] = round(self.rps, 1)
         data["cpu_us_per_request"] = self.cpu_us_per_request
+        data["load_cpu_us_per_request"] = self.load_cpu_us_per_request
         return data
+
+
+def _per_request(cpu_s: float | None, requests: int) -> float | None:
+    return cpu_s / requests * 1e6 if cpu_s is not None and requests else None
 
 
 def run_wrk(
@@ -83,7 +93,9 @@ def run_wrk(
         from tests.benchmarks.processes import pinned
 
         command = pinned(command, cpus)
+    before = _children_cpu_seconds()
     done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60, check=False)
+    wrk_cpu = _children_cpu_seconds() - before  # wrk is the only child reaped meanwhile
     line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
     if done.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout[-2000:]} {done.stderr[-2000:]}")
@@ -99,7 +111,13 @@ def run_wrk(
         p99_ms=latency["p99"] / 1000,
         max_ms=latency["max"] / 1000,
         errors={k: v for k, v in figures["errors"].items() if v},
+        load_cpu_s=wrk_cpu,
     )
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 # -- the Python fallback -----------------------------------------------------------------------------------
