@@ -308,10 +308,10 @@ class Bench:
         """
         requests = rotation(f"127.0.0.1:{running.port}", self.options.error_every)
         pids = running.pids()
-        ours = pids + (self.upstream_service.tree() if self.upstream_service is not None else [])
-        before = procs.cpu_seconds(pids)
-        ours_before, busy_before, harness_before = (
-            procs.cpu_seconds(ours),
+        upstream_pids = self.upstream_service.tree() if self.upstream_service is not None else []
+        before, upstream_before, busy_before, harness_before = (
+            procs.cpu_seconds(pids),
+            procs.cpu_seconds(upstream_pids),
             procs.machine_busy_seconds(),
             procs.harness_seconds(),
         )
@@ -329,15 +329,17 @@ class Bench:
         else:
             wires = [r.wire() for r in requests]
             result = run_python_load(running.port, wires, connections=connections, duration=duration)
+        contender = procs.cpu_seconds(pids) - before
+        upstream = procs.cpu_seconds(upstream_pids) - upstream_before
         if pids:
-            result.cpu_s = procs.cpu_seconds(pids) - before
+            result.cpu_s = contender
         if result.load_cpu_s is not None:  # wrk's own; add the upstream's
-            upstream = (procs.cpu_seconds(ours) - ours_before) - (procs.cpu_seconds(pids) - before)
             result.load_cpu_s += upstream
         foreign = (
             procs.machine_busy_seconds()
             - busy_before
-            - (procs.cpu_seconds(ours) - ours_before)
+            - contender
+            - upstream
             - (procs.harness_seconds() - harness_before)
         )
         result.foreign_cpus = max(0.0, foreign) / max(1e-3, time.monotonic() - started)
@@ -533,8 +535,10 @@ class Bench:
         load_two = result["workers_2"].get("load_cpu_us_per_request")
         result["scaling_at_equal_cpu"] = 2 * cpu_one / cpu_two if cpu_one and cpu_two else None
         bound = 2 * cpu_one / (cpu_two + load_two) if cpu_one and cpu_two and load_two else None
-        result["machine_bound"] = min(2.0, bound) if bound else None
-        result["ratio_of_machine_bound"] = result["ratio"] / bound if bound and result["ratio"] else None
+        machine_bound = result["machine_bound"] = min(2.0, bound) if bound else None
+        result["ratio_of_machine_bound"] = (
+            result["ratio"] / machine_bound if machine_bound and result["ratio"] else None
+        )
         self.report["workers"] = result
 
     def run_transfers(self) -> None:
